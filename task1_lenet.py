@@ -1,0 +1,98 @@
+"""Task 1: a LeNet-like baseline on CIFAR-10 (TDT4265 2019, Assignment 3).
+
+Builds the network of SPEC.md (three 5x5 convolutions with max-pooling, two dense layers;
+390,410 parameters), prints the Task 1c parameter table, trains it with the course defaults
+(SGD, learning rate 0.05, batch size 64, early stopping on validation loss after 4 checks
+without a new best) and writes to --output-dir (default plots/):
+
+    task1_lenet.json        config, history (two checks an epoch), final train/val/test
+    task1_lenet.pt          checkpoint (for --resume)
+    task1_loss.png          training and validation loss against epochs   (Task 1a)
+    task1_accuracy.png      training and validation accuracy              (Task 1b)
+    task1_parameters.md     the Task 1c table
+
+Command (offline, on the JPEG copy of the data set):
+
+    python task1_lenet.py --data-dir ../shared/data/cifar10-jpeg.tar.gz
+
+Result to expect and time: see README.md, "Results" (each number there is beside the
+command and machine that produced it).
+"""
+from __future__ import annotations
+
+import argparse
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from dataloaders import load_cifar10
+from trainer import fit
+from utils import (ArgumentParser, add_common_args, atomic_write_text, format_parameter_table, make_config,
+                   parameter_table, plot_run_files, run_cli, setup_run)
+
+RUN_NAME = "task1_lenet"
+FIGURE_PREFIX = "task1"
+
+
+class LeNet(nn.Module):
+    """LeNet-like network of Task 1. Input N×3×32×32, output N×10 logits (the softmax is
+    the loss's)."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        layers = OrderedDict()
+        channels = [3, 32, 64, 128]
+        for i in range(3):  # 32x32 -> 16 -> 8 -> 4
+            layers[f"conv{i + 1}"] = nn.Conv2d(channels[i], channels[i + 1], 5, padding=2)
+            layers[f"relu{i + 1}"] = nn.ReLU()
+            layers[f"pool{i + 1}"] = nn.MaxPool2d(2)
+        layers["flatten"] = nn.Flatten()   # 128x4x4 = 2048
+        layers["dense1"] = nn.Linear(128 * 4 * 4, 64)
+        layers["relu4"] = nn.ReLU()
+        layers["dense2"] = nn.Linear(64, num_classes)
+        self.layers = nn.Sequential(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        description="Task 1: train the LeNet-like baseline on CIFAR-10 and draw its curves.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, epochs=10, batch_size=64, lr=0.05, run_name=RUN_NAME)
+    return parser
+
+
+def main(args: argparse.Namespace) -> dict:
+    device, autocast_dtype, channels_last = setup_run(args)
+    out = Path(args.output_dir)
+    model = LeNet()
+    table = format_parameter_table(model, "Task 1c: parameters per layer (weights + biases)")
+    print(table)
+    atomic_write_text(out / "task1_parameters.md", "```\n" + table + "\n```\n")
+    model = model.to(device, memory_format=torch.channels_last if channels_last
+                     else torch.contiguous_format)
+    data = load_cifar10(args.data_dir, args.batch_size, seed=args.seed, device=device,
+                        subset=args.subset, channels_last=channels_last,
+                        progress=not args.no_progress)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+    config = make_config(args, device, autocast_dtype, channels_last, data.info,
+                         model="lenet", parameters=parameter_table(model)[1],
+                         optimizer="SGD", figure_prefix=FIGURE_PREFIX)
+    run_json = out / f"{args.run_name}.json"
+
+    def draw(_run=None):
+        return plot_run_files([run_json], FIGURE_PREFIX, out, labels=["LeNet"], title="Task 1")
+
+    run = fit(model, optimizer, data, args, run_name=args.run_name, config=config,
+              device=device, autocast_dtype=autocast_dtype, on_check=draw)
+    figures = draw()
+    print("wrote " + ", ".join(str(p) for p in [run_json, *figures]))
+    return run
+
+
+if __name__ == "__main__":
+    run_cli(main, get_args_parser())

@@ -1,0 +1,166 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from dataloaders import TensorBatches
+from trainer import Trainer, TrainingDiverged, evaluate
+
+
+def blobs(n, seed, flip=False):
+    """Two separable Gaussian blobs in 2-D (labels flipped when flip=True)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    x = torch.randn(n, 2, generator=g) * 0.5 + (labels.float() * 2 - 1).unsqueeze(1) * 2
+    return x, (1 - labels) if flip else labels
+
+
+def batches(x, y, batch_size, shuffle=False, seed=0):
+    return TensorBatches(x, y, batch_size, lambda t: t, shuffle=shuffle, drop_last=shuffle, seed=seed)
+
+
+def make_trainer(tmp_path, *, flip_val=False, epochs=5, patience=4, lr=0.1, on_check=None,
+                 seed=0, stop_metric="val_loss", init_seed=None):
+    torch.manual_seed(seed if init_seed is None else init_seed)
+    model = nn.Linear(2, 2)
+    x, y = blobs(256, 1)
+    vx, vy = blobs(64, 2, flip=flip_val)
+    tx, ty = blobs(64, 3)
+    return Trainer(model, torch.optim.SGD(model.parameters(), lr=lr),
+                   batches(x, y, 16, shuffle=True, seed=seed), batches(vx, vy, 32),
+                   test=batches(tx, ty, 32), train_eval=batches(x[:64], y[:64], 32),
+                   train_full=batches(x, y, 64), epochs=epochs, patience=patience,
+                   device=torch.device("cpu"), run_path=tmp_path / "run",
+                   config={"model": "linear"}, progress=False, on_check=on_check,
+                   stop_metric=stop_metric)
+
+
+def test_learns_a_known_problem(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=3)
+    model = trainer.model
+    before_loss, before_acc = evaluate(model, trainer.val_batches, "cpu")
+    run = trainer.train()
+    assert run["status"] == "finished"
+    assert run["final"]["test"]["accuracy"] > 0.95
+    assert run["final"]["val"]["loss"] < before_loss
+    assert len(run["history"]) == 6  # two checks an epoch, 16 batches each
+    assert [h["step"] for h in run["history"]] == [8, 16, 24, 32, 40, 48]
+    assert [h["epoch"] for h in run["history"]] == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+
+
+def test_early_stopping_restores_the_best_not_the_last_weights(tmp_path):
+    # Validation labels are the opposite of training labels: the more it learns, the
+    # worse validation gets, so the first check is the best and training stops 4 checks on.
+    seen = []
+    trainer = make_trainer(tmp_path, flip_val=True, epochs=50, patience=4)
+    original_save = trainer._write_checkpoint
+
+    def remember_weights():
+        seen.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+        original_save()
+
+    trainer._write_checkpoint = remember_weights
+    run = trainer.train()
+    assert run["status"] == "early_stopped"
+    assert len(run["history"]) == 5
+    assert run["best_check"] == 0
+    vals = [h["val_loss"] for h in run["history"]]
+    assert vals[0] == min(vals)
+    # the model now holds the weights of check 0, not those of the last check
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, seen[0][k])
+        assert not torch.equal(v, seen[4][k])
+    assert math.isclose(run["final"]["val"]["loss"], vals[0], rel_tol=1e-5)
+    assert run["final"]["best_epoch"] == 0.5
+
+
+def test_patience_zero_never_stops(tmp_path):
+    run = make_trainer(tmp_path, flip_val=True, epochs=4, patience=0).train()
+    assert run["status"] == "finished" and len(run["history"]) == 8
+
+
+def test_stop_on_val_accuracy(tmp_path):
+    run = make_trainer(tmp_path, epochs=2, stop_metric="val_accuracy").train()
+    best = run["history"][run["best_check"]]
+    assert best["val_accuracy"] == max(h["val_accuracy"] for h in run["history"])
+
+
+def test_json_written_after_first_check(tmp_path):
+    snapshots = []
+
+    def on_check(_run):
+        snapshots.append(json.loads((tmp_path / "run.json").read_text()))
+
+    trainer = make_trainer(tmp_path, epochs=1, on_check=on_check)
+    trainer.train()
+    first = snapshots[0]
+    assert first["config"] == {"model": "linear"}
+    assert first["final"] is None and first["status"] == "running"
+    entry = first["history"][0]
+    for key in ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "train_accuracy"):
+        assert isinstance(entry[key], (int, float)), key
+    final = json.loads((tmp_path / "run.json").read_text())["final"]
+    for split in ("train", "val", "test"):
+        assert set(final[split]) == {"loss", "accuracy"}
+
+
+def test_evaluate_matches_plain_pytorch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+    x, y = blobs(100, 5)
+    loss, acc = evaluate(model, batches(x, y, 33), "cpu")
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    assert math.isclose(loss, nn.functional.cross_entropy(logits, y).item(), rel_tol=1e-5)
+    assert math.isclose(acc, (logits.argmax(1) == y).float().mean().item(), rel_tol=1e-6)
+    model.train()
+    evaluate(model, batches(x, y, 33), "cpu")
+    assert model.training  # evaluate() restores the mode it found
+
+
+def test_nonfinite_loss_stops_with_step_and_lr(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=3, lr=1e38)
+    with pytest.raises(TrainingDiverged, match=r"step \d+ .*learning rate 1e\+38"):
+        trainer.train()
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["status"] == "diverged"
+    assert (tmp_path / "run.pt").is_file()
+
+
+def test_resume_continues_exactly(tmp_path):
+    """A run stopped after some checks and resumed gives the same history as one that ran
+    through (CPU, deterministic)."""
+    full = make_trainer(tmp_path / "a", epochs=3, patience=0).train()
+    part = make_trainer(tmp_path / "b", epochs=3, patience=0)
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_three(_run):
+        calls.append(1)
+
+    part.on_check = stop_after_three
+    part._last_callback = -math.inf
+    original = part._check
+
+    def check_then_maybe_die():
+        result = original()
+        if len(part.history) == 3:
+            part._write_checkpoint()
+            raise Stop
+        return result
+
+    part._check = check_then_maybe_die
+    with pytest.raises(Stop):
+        part.train()
+    resumed = make_trainer(tmp_path / "b", epochs=3, patience=0, init_seed=99)  # weights overwritten
+    run = resumed.train(resume=True)
+    assert [h["step"] for h in run["history"]] == [h["step"] for h in full["history"]]
+    for a, b in zip(run["history"], full["history"]):
+        assert math.isclose(a["val_loss"], b["val_loss"], rel_tol=1e-6)
+        assert math.isclose(a["train_loss"], b["train_loss"], rel_tol=1e-6)
+    assert math.isclose(run["final"]["test"]["loss"], full["final"]["test"]["loss"], rel_tol=1e-6)
