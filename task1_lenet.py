@@ -28,9 +28,10 @@ import torch
 import torch.nn as nn
 
 from dataloaders import load_cifar10
-from trainer import fit
+from trainer import check_resume, fit
 from utils import (ArgumentParser, add_common_args, atomic_write_text, format_parameter_table, make_config,
-                   parameter_table, plot_run_files, run_cli, setup_run)
+                   parameter_table, plot_run_files, run_cli, seed_everything, seed_runs,
+                   setup_run)
 
 RUN_NAME = "task1_lenet"
 FIGURE_PREFIX = "task1"
@@ -66,32 +67,38 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(args: argparse.Namespace) -> dict:
+def main(args: argparse.Namespace) -> list[dict]:
+    check_resume(args, args.output_dir, [args.run_name + s for _, s in seed_runs(args)])
     device, autocast_dtype, channels_last = setup_run(args)
     out = Path(args.output_dir)
-    model = LeNet()
-    table = format_parameter_table(model, "Task 1c: parameters per layer (weights + biases)")
+    table = format_parameter_table(LeNet(), "Task 1c: parameters per layer (weights + biases)")
     print(table)
     atomic_write_text(out / "task1_parameters.md", "```\n" + table + "\n```\n")
-    model = model.to(device, memory_format=torch.channels_last if channels_last
-                     else torch.contiguous_format)
-    data = load_cifar10(args.data_dir, args.batch_size, seed=args.seed, device=device,
-                        subset=args.subset, channels_last=channels_last,
-                        progress=not args.no_progress)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    config = make_config(args, device, autocast_dtype, channels_last, data.info,
-                         model="lenet", parameters=parameter_table(model)[1],
-                         optimizer="SGD", figure_prefix=FIGURE_PREFIX)
-    run_json = out / f"{args.run_name}.json"
+    run_jsons = [out / f"{args.run_name}{suffix}.json" for _, suffix in seed_runs(args)]
 
     def draw(_run=None):
-        return plot_run_files([run_json], FIGURE_PREFIX, out, labels=["LeNet"], title="Task 1")
+        existing = [p for p in run_jsons if p.is_file()]
+        return plot_run_files(existing, FIGURE_PREFIX, out, labels=["LeNet"] * len(existing),
+                              title="Task 1")
 
-    run = fit(model, optimizer, data, args, run_name=args.run_name, config=config,
-              device=device, autocast_dtype=autocast_dtype, on_check=draw)
+    runs = []
+    for seed, suffix in seed_runs(args):
+        seed_everything(seed)
+        model = LeNet().to(device, memory_format=torch.channels_last if channels_last
+                           else torch.contiguous_format)
+        data = load_cifar10(args.data_dir, args.batch_size, seed=seed, device=device,
+                            subset=args.subset, channels_last=channels_last,
+                            progress=not args.no_progress)
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+        config = make_config(args, device, autocast_dtype, channels_last, data.info,
+                             model="lenet", seed=seed, parameters=parameter_table(model)[1],
+                             optimizer="SGD", figure_prefix=FIGURE_PREFIX)
+        runs.append(fit(model, optimizer, data, args, run_name=args.run_name + suffix,
+                        config=config, device=device, autocast_dtype=autocast_dtype,
+                        on_check=draw))
     figures = draw()
-    print("wrote " + ", ".join(str(p) for p in [run_json, *figures]))
-    return run
+    print("wrote " + ", ".join(str(p) for p in [*run_jsons, *figures]))
+    return runs
 
 
 if __name__ == "__main__":

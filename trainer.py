@@ -189,12 +189,14 @@ class Trainer:
             raise UserError(f"{self.checkpoint_path} holds a run of {old_model!r}, not "
                             f"{self.config.get('model')!r}; check --run-name/--output-dir")
         # Flags that change the data or the optimisation must match the interrupted run's.
+        # (--model picks which of task 2's runs to train; the run's own model is checked above.
+        # A flag that one of the two runs does not know is not compared.)
         harmless = {"resume", "epochs", "patience", "device", "data_dir", "output_dir",
-                    "no_progress", "debug", "plot_only"}
+                    "no_progress", "debug", "plot_only", "model", "seeds"}
         old_args = ckpt.get("config", {}).get("args", {})
         new_args = self.config.get("args", {})
-        changed = sorted(k for k in set(old_args) | set(new_args)
-                         if k not in harmless and old_args.get(k) != new_args.get(k))
+        changed = sorted(k for k in set(old_args) & set(new_args)
+                         if k not in harmless and old_args[k] != new_args[k])
         if changed:
             raise UserError(f"--resume with other flags than the interrupted run's ("
                             + ", ".join(f"--{k.replace('_', '-')} was {old_args.get(k)}"
@@ -228,6 +230,18 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         return loss.detach()
+
+    def train_one_batch(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """One optimizer step and its bookkeeping, all on the device (no read-back)."""
+        loss = self._train_step(images, labels)
+        self._loss_sum += loss
+        self._loss_count += 1
+        self._device_step += 1
+        # Remember the first non-finite step without reading the loss back.
+        self._first_bad_step = torch.where(
+            (~torch.isfinite(loss)) & (self._first_bad_step < 0),
+            self._device_step, self._first_bad_step)
+        self.step += 1
 
     def _better(self, value: float) -> bool:
         if self.best_value is None or math.isnan(self.best_value):
@@ -294,6 +308,9 @@ class Trainer:
         """Train (or continue, with resume=True), evaluate the best weights, return the run."""
         if resume:
             self.load_checkpoint()
+            # An interrupted run goes on; a finished one goes on when --epochs was raised.
+            if self.status == "interrupted" or (self.status == "finished" and self.epoch < self.epochs):
+                self.status, self.final = "running", None
         self._session_start = time.perf_counter()
         previous = signal.signal(signal.SIGINT, self._handle_sigint) \
             if _in_main_thread() else None
@@ -323,15 +340,7 @@ class Trainer:
                        unit="batch", leave=False, disable=not self.progress, dynamic_ncols=True)
             stop = False
             for images, labels in batches:
-                loss = self._train_step(images, labels)
-                self._loss_sum += loss
-                self._loss_count += 1
-                self._device_step += 1
-                # Remember the first non-finite step without reading the loss back.
-                self._first_bad_step = torch.where(
-                    (~torch.isfinite(loss)) & (self._first_bad_step < 0),
-                    self._device_step, self._first_bad_step)
-                self.step += 1
+                self.train_one_batch(images, labels)
                 self.batch_in_epoch += 1
                 bar.update()
                 now = time.monotonic()
@@ -384,26 +393,43 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def check_resume(args, output_dir: Path | str, run_names: Iterable[str]) -> None:
+    """Before anything is loaded: --resume needs at least one of the command's checkpoints."""
+    if not args.resume:
+        return
+    paths = [Path(output_dir) / f"{name}.pt" for name in run_names]
+    if not any(p.is_file() for p in paths):
+        raise UserError(f"--resume: no checkpoint to resume ({', '.join(map(str, paths))}); "
+                        "run without --resume to start training", exit_code=2)
+
+
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, args, *, run_name: str,
         config: dict, device: torch.device, autocast_dtype: torch.dtype | None,
-        stop_metric: str = "val_loss", on_check: Callable[[dict], None] | None = None) -> dict:
+        stop_metric: str | None = None, patience: int | None = None,
+        epochs: int | None = None, on_check: Callable[[dict], None] | None = None) -> dict:
     """Train `model` on `data` (anything with train/val/test/train_eval/train_full batches)
     with the common flags in `args`; the run goes to `<args.output_dir>/<run_name>.json/.pt`.
+    stop_metric/patience/epochs default to args.early_stop_metric/args.patience/args.epochs.
     """
+    epochs = epochs or args.epochs
+    stop_metric = stop_metric or args.early_stop_metric
+    patience = args.patience if patience is None else patience
     run_path = Path(args.output_dir) / run_name
-    if args.resume and not run_path.with_suffix(".pt").is_file():
-        raise UserError(f"--resume: no checkpoint {run_path.with_suffix('.pt')} to resume; "
-                        "run without --resume to start training", exit_code=2)
+    resume = args.resume
+    if resume and not run_path.with_suffix(".pt").is_file():
+        # The command had other runs to resume (check_resume); this one had not started yet.
+        print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
+        resume = False
     trainer = Trainer(model, optimizer, data.train, data.val, test=data.test,
                       train_eval=data.train_eval, train_full=data.train_full,
-                      epochs=args.epochs, patience=args.patience, stop_metric=stop_metric,
+                      epochs=epochs, patience=patience, stop_metric=stop_metric,
                       device=device, autocast_dtype=autocast_dtype, run_path=run_path,
                       config=config, progress=not args.no_progress, on_check=on_check)
     print(f"{run_name}: {len(data.train)} batches/epoch, a check every {trainer.check_every} "
-          f"steps, up to {args.epochs} epochs, early stop on {stop_metric} after "
-          f"{args.patience or 'no'} checks without a new best"
-          + (" (resuming)" if args.resume else ""))
-    run = trainer.train(resume=args.resume)
+          f"steps, up to {epochs} epochs, early stop on {stop_metric} after "
+          f"{patience or 'no'} checks without a new best"
+          + (" (resuming)" if resume else ""))
+    run = trainer.train(resume=resume)
     final = run["final"]
     print(f"{run_name}: best check at epoch {final.get('best_epoch', float('nan')):.2f} -> "
           + ", ".join(f"{s} loss {final[s]['loss']:.4f} acc {final[s]['accuracy']:.4f}"

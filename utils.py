@@ -72,6 +72,9 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
             raise
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        sys.exit(0)
     except (MemoryError, torch.OutOfMemoryError) as err:
         if debug:
             raise
@@ -106,11 +109,13 @@ non_negative_int = _number(int, 0, None)
 positive_float = _number(float, 0.0, None, lo_open=True)
 
 
-def add_common_args(parser: argparse.ArgumentParser, *, epochs: int, batch_size: int | None,
-                    lr: float | None, run_name: str | None = None) -> None:
+def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,
+                    lr: float | None, run_name: str | None = None, patience: int | None = 4,
+                    stop_metric: str | None = "val_loss") -> None:
     """The flags every training script takes (the core issue), with the task's defaults.
 
-    batch_size/lr None means the script chooses per model (task 2); the help says so.
+    None for epochs/batch_size/lr/patience/stop_metric means the script chooses per model
+    (task 2); the help says so.
     """
     g = parser.add_argument_group("common training options")
     g.add_argument("--data-dir", default=None, metavar="PATH",
@@ -119,18 +124,29 @@ def add_common_args(parser: argparse.ArgumentParser, *, epochs: int, batch_size:
                         "test/<class>/*, or a .tar.gz/.zip of one (default: download with "
                         "torchvision into data/)")
     g.add_argument("--epochs", type=positive_int, default=epochs,
-                   help=f"maximum number of epochs (default: {epochs})")
+                   help="maximum number of epochs (default: "
+                        f"{epochs if epochs is not None else 'per model, see above'})")
     g.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help="training batch size (default: "
                         f"{batch_size if batch_size is not None else 'per model, see above'})")
     g.add_argument("--lr", type=positive_float, default=lr,
                    help=f"learning rate (default: {lr if lr is not None else 'per model, see above'})")
-    g.add_argument("--patience", type=non_negative_int, default=4,
+    g.add_argument("--patience", type=non_negative_int, default=patience,
                    help="early stopping: stop after this many checks (two per epoch) without "
-                        "a new best; 0 never stops early (default: 4)")
+                        "a new best; 0 never stops early (default: "
+                        f"{patience if patience is not None else 'per model, see above'})")
+    g.add_argument("--early-stop-metric", choices=["val_loss", "val_accuracy"],
+                   default=stop_metric,
+                   help="what picks the best checkpoint (the one reported) and drives early "
+                        "stopping (default: "
+                        f"{stop_metric if stop_metric is not None else 'per model, see above'})")
     g.add_argument("--seed", type=int, default=0,
                    help="seed for the validation split, initialisation and batch order "
                         "(default: 0)")
+    g.add_argument("--seeds", type=positive_int, default=1, metavar="N",
+                   help="train N times, with seeds --seed, --seed+1, ...; the runs are named "
+                        "<run>_seed<k> and the figures show their mean and standard "
+                        "deviation (default: 1)")
     g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                    help="auto picks CUDA, then MPS, then the CPU (default: auto)")
     g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
@@ -210,19 +226,37 @@ def setup_run(args) -> tuple[torch.device, torch.dtype | None, bool]:
     return device, autocast_dtype, channels_last
 
 
+def seed_runs(args) -> list[tuple[int, str]]:
+    """(seed, run-name suffix) for each run that --seed/--seeds ask for."""
+    n = getattr(args, "seeds", 1)
+    if n == 1:
+        return [(args.seed, "")]
+    return [(args.seed + i, f"_seed{args.seed + i}") for i in range(n)]
+
+
+def find_runs(output_dir: Path | str, run_name: str) -> list[Path]:
+    """`<run_name>.json`, or the `<run_name>_seed<k>.json` of a --seeds run (all of them)."""
+    out = Path(output_dir)
+    seeded = sorted(out.glob(f"{run_name}_seed*.json"),
+                    key=lambda p: int(p.stem.rsplit("_seed", 1)[1]) if p.stem.rsplit("_seed", 1)[1].isdigit() else 0)
+    if seeded:
+        return seeded
+    single = out / f"{run_name}.json"
+    return [single] if single.is_file() else []
+
+
 def make_config(args, device: torch.device, autocast_dtype: torch.dtype | None,
                 channels_last: bool, data_info: dict, **extra) -> dict:
     """Everything a run's outputs should carry: flags, resolved device, data, versions."""
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "no_progress")}
-    config = {"args": json.loads(json.dumps(flags, default=str)),
-              "device": str(device),
+    config = {"args": flags, "device": str(device),
               "precision": "bf16" if autocast_dtype is not None else "fp32",
-              "channels_last": channels_last,
-              "data": json.loads(json.dumps(data_info, default=str)),
-              "environment": environment(),
-              "command": " ".join(["python", *sys.argv])}
-    config.update(json.loads(json.dumps(extra, default=str)))
-    return config
+              "channels_last": channels_last, "data": data_info,
+              "environment": environment(), "command": " ".join(["python", *sys.argv]),
+              **extra}
+    # Plain JSON types only (torch.__version__ is a str subclass that weights_only=True
+    # checkpoints refuse), so the config goes into the JSON and the checkpoint alike.
+    return json.loads(json.dumps(config, default=str))
 
 
 def seed_everything(seed: int) -> None:
@@ -234,11 +268,11 @@ def seed_everything(seed: int) -> None:
 
 def environment() -> dict:
     """Versions and hardware, stored in every run's config."""
-    info = {"torch": torch.__version__, "python": sys.version.split()[0],
+    info = {"torch": str(torch.__version__), "python": sys.version.split()[0],
             "threads": torch.get_num_threads()}
     try:
         import torchvision
-        info["torchvision"] = torchvision.__version__
+        info["torchvision"] = str(torchvision.__version__)
     except ImportError:  # pragma: no cover
         pass
     if torch.cuda.is_available():
@@ -385,8 +419,15 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, run) in enumerate(runs.items()):
-        history = run.get("history", [])
         color = colors[i % len(colors)]
+        if isinstance(run, (list, tuple)):  # several seeds: mean and a ±1 std band
+            if len(run) == 1:
+                run = run[0]
+            else:
+                _plot_band(ax, run, train_key if "train" in splits else None,
+                           val_key if "val" in splits else None, color, label, metric)
+                continue
+        history = run.get("history", [])
         epochs = [h["epoch"] for h in history]
         if "train" in splits:
             ys = [h.get(train_key) for h in history]
@@ -406,7 +447,7 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     ax.grid(alpha=0.3)
     ax.set_title(title or ylabel)
     ax.legend(fontsize=8)
-    if any(r.get("best_check") is not None for r in runs.values()):
+    if any(isinstance(r, dict) and r.get("best_check") is not None for r in runs.values()):
         ax.text(0.99, 0.01, "o = best checkpoint (reported)", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7, color="0.4")
     fig.tight_layout()
@@ -417,6 +458,33 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     return path
 
 
+def _plot_band(ax, group: Sequence[dict], train_key: str | None, val_key: str | None,
+               color: str, label: str, metric: str) -> None:
+    """Mean ± std over runs, check by check (runs that stopped early drop out)."""
+    longest = max(group, key=lambda r: len(r.get("history", [])))
+    for key, style, what in ((train_key, "--", "train"), (val_key, "-", "validation")):
+        if key is None:
+            continue
+        xs, mean, std = [], [], []
+        for i, h in enumerate(longest["history"]):
+            values = [r["history"][i][key] for r in group
+                      if i < len(r.get("history", [])) and r["history"][i].get(key) is not None]
+            if values:
+                xs.append(h["epoch"])
+                mean.append(float(np.mean(values)))
+                std.append(float(np.std(values)))
+        mean_a, std_a = np.array(mean), np.array(std)
+        ax.plot(xs, mean, style, color=color,
+                label=f"{label}: {what} (mean of {len(group)} seeds, band ±1 std)")
+        ax.fill_between(xs, mean_a - std_a, mean_a + std_a, color=color, alpha=0.15, linewidth=0)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation; std 0 for a single value."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std())
+
+
 def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Path | str,
                    labels: Sequence[str] | None = None, title: str = "") -> list[Path]:
     """Redraw `<prefix>_loss.png` and `<prefix>_accuracy.png` from saved run JSON files."""
@@ -424,15 +492,17 @@ def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Pa
     for i, p in enumerate(json_paths):
         run = load_run(p)
         label = labels[i] if labels else run.get("config", {}).get("model", Path(p).stem)
-        runs[label] = run
+        runs.setdefault(label, []).append(run)  # one label, several seeds: a band
     out = Path(output_dir)
     return [plot_runs(runs, m, out / f"{prefix}_{m}.png", title=f"{title} {m}".strip())
             for m in ("loss", "accuracy")]
 
 
-def final_table(runs: dict[str, dict], reference: dict[str, dict] | None = None) -> tuple[str, str]:
+def final_table(runs: dict[str, dict | list[dict]],
+                reference: dict[str, dict] | None = None) -> tuple[str, str]:
     """The Task 2.2-style table (test/val/train loss and accuracy per run).
 
+    A value of `runs` may be a list of runs (seeds): its cells are 'mean ± std'.
     Returns (fixed-width text, Markdown). `reference` rows (the original report's numbers)
     are added below ours with '(report)' after the name; a missing value prints as '-'.
     """
@@ -440,18 +510,29 @@ def final_table(runs: dict[str, dict], reference: dict[str, dict] | None = None)
             ("train", "loss"), ("train", "accuracy")]
     header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
 
-    def row(name, final):
-        cells = [name]
-        for s, m in cols:
-            v = (final or {}).get(s, {}).get(m)
-            cells.append("-" if v is None else f"{v:.3f}")
-        return cells
+    def cell(finals: list, split: str, metric: str) -> str:
+        values = [(f or {}).get(split, {}).get(metric) for f in finals]
+        values = [v for v in values if v is not None]
+        if not values:
+            return "-"
+        if len(finals) == 1:
+            return f"{values[0]:.3f}"
+        mean, std = mean_std(values)
+        return f"{mean:.3f} ± {std:.3f}"
 
-    rows = [row(name, run.get("final")) for name, run in runs.items()]
+    def row(name, finals):
+        return [name] + [cell(finals, s, m) for s, m in cols]
+
+    rows = []
+    for name, run in runs.items():
+        group = run if isinstance(run, (list, tuple)) else [run]
+        rows.append(row(name + (f" ({len(group)} seeds)" if len(group) > 1 else ""),
+                        [r.get("final") for r in group]))
     for name, final in (reference or {}).items():
-        rows.append(row(f"{name} (report)", final))
+        rows.append(row(f"{name} (report)", [final]))
     w0 = max(len(r[0]) for r in rows + [header])
-    text = "\n".join(f"{r[0]:<{w0}}" + "".join(f"{c:>11}" for c in r[1:]) for r in [header] + rows)
+    w = max(len(c) for r in rows + [header] for c in r[1:]) + 2
+    text = "\n".join(f"{r[0]:<{w0}}" + "".join(f"{c:>{w}}" for c in r[1:]) for r in [header] + rows)
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     return text, "\n".join(md) + "\n"

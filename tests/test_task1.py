@@ -48,3 +48,17 @@ def test_lenet_learns_on_real_subset(tmp_path):
     assert result.returncode == 0, result.stderr
     run = json.loads((out / "task1_lenet.json").read_text())
     assert run["final"]["test"]["accuracy"] > 0.30  # chance is 0.10
+
+
+def test_task1_seeds_give_one_run_per_seed_and_a_band(tmp_path):
+    tree = write_image_tree(tmp_path / "tree", n_train_per_class=10)
+    out = tmp_path / "out"
+    result = run_script("task1_lenet.py", "--data-dir", str(tree), "--epochs", "1",
+                        "--batch-size", "16", "--seeds", "2", "--seed", "5",
+                        "--output-dir", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    runs = [json.loads((out / f"task1_lenet_seed{s}.json").read_text()) for s in (5, 6)]
+    assert [r["config"]["seed"] for r in runs] == [5, 6]
+    assert runs[0]["history"] != runs[1]["history"]
+    assert not (out / "task1_lenet.json").exists()
+    assert (out / "task1_loss.png").stat().st_size > 0

@@ -1,0 +1,375 @@
+"""Task 3a-3d: transfer learning with torchvision's ResNet18 on CIFAR-10 (TDT4265 2019,
+Assignment 3).
+
+ResNet18 with ImageNet weights (torchvision's IMAGENET1K_V1, file resnet18-f37072fd.pth), its
+1000-class `fc` replaced by 512->10, Adam with learning rate 5e-4, batch size 32, no data
+augmentation, early stopping on validation loss after 4 checks without a new best, through
+the same Trainer as tasks 1 and 2. The pretrained weights are loaded once and never
+re-initialised (the original report applied Xavier initialisation to every convolution after
+loading, wiped the ImageNet weights and got about 0.62 test accuracy).
+
+Default: the 2019 course recipe being reproduced. Only `layer4` and the new `fc` train; every
+other stage is frozen (requires_grad=False, and its BatchNorm layers stay in eval() so that
+their running statistics do not move). Each 32x32 image is upsampled x8 (nearest) to 256x256
+with CIFAR-10 normalisation; the resize happens in the batch transform, on the device.
+`--input imagenet` is the modern alternative (224x224 bilinear, ImageNet mean/std, what the
+weights were trained on); `--train-stages all` fine-tunes the whole network.
+
+Writes to --output-dir (default plots/):
+
+    task3_resnet18.json          config (weights used, stages, input), history, final
+    task3_resnet18.pt            checkpoint; "best_model" = best weights, "config" (--resume)
+    task3_accuracy.png           training and validation accuracy          (Task 3b)
+    task3_loss.png               training and validation loss              (Task 3c)
+    task3d_loss_comparison.png   Model 2.1's and ResNet18's loss curves    (Task 3d;
+                                 needs task2_model21.json from `python task2_models.py --model 2.1`)
+
+Every title and the run config say which weights were used, so that a run from a file that
+is not torchvision's ImageNet file (e.g. a random stand-in in the tests) is never mistaken
+for transfer learning. Weights: `--weights PATH` (a torchvision-format ResNet18 state dict),
+else torchvision's hub cache ($TORCH_HOME/hub/checkpoints/, default
+~/.cache/torch/hub/checkpoints/), downloading into it when there is network.
+
+Command (offline, on the JPEG copy of the data set; a GPU is strongly advised: an epoch is
+1,406 batches of 32 images at 256x256, with layer4 trained):
+
+    python task3_resnet.py --data-dir ../shared/data/cifar10-jpeg.tar.gz \
+        --weights ~/.cache/torch/hub/checkpoints/resnet18-f37072fd.pth
+
+Redraw the figures from the saved JSON alone, without training:
+
+    python task3_resnet.py --plot-only
+
+Result to expect: other students of the course reached 0.85-0.89 test accuracy with this
+recipe and about 0.91 fine-tuning the whole network (SPEC.md). Our numbers, times and
+machines: README.md, "Results".
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torchvision.models import ResNet18_Weights
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from dataloaders import load_cifar10
+from trainer import check_resume, fit
+from utils import (ArgumentParser, UserError, add_common_args, load_run, make_config,
+                   find_runs, plot_run_files, plot_runs, positive_int, run_cli, seed_everything,
+                   seed_runs, setup_run)
+
+RUN_NAME = "task3_resnet18"
+FIGURE_PREFIX = "task3"
+COMPARISON_FIGURE = "task3d_loss_comparison.png"
+MODEL21_RUN = "task2_model21.json"
+
+# Input recipes (SPEC.md, Task 3a). The resize runs in the batch transform, on the device.
+INPUTS = {
+    "course": {"normalization": "cifar", "image_size": 256, "resize_mode": "nearest"},
+    "imagenet": {"normalization": "imagenet", "image_size": 224, "resize_mode": "bilinear"},
+}
+# The stages of torchvision's ResNet, in forward order (maxpool/avgpool have no parameters).
+STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+DEFAULT_STAGES = ("layer4", "fc")  # the course recipe
+# Evaluation batch size: at 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB);
+# the loader's default of 500 would need 2.1 GB for it.
+EVAL_BATCH_SIZE = 200
+
+IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
+IMAGENET_URL = IMAGENET_WEIGHTS.url
+IMAGENET_FILE = IMAGENET_URL.rsplit("/", 1)[-1]  # resnet18-f37072fd.pth
+# torch.hub names its files by the first hex digits of their SHA-256.
+IMAGENET_SHA256_PREFIX = IMAGENET_FILE.rsplit("-", 1)[-1].split(".")[0]
+
+
+# --------------------------------------------------------------------------- weights
+def hub_checkpoint_dir() -> Path:
+    """Where torchvision keeps downloaded weights: $TORCH_HOME/hub/checkpoints/."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def missing_weights_message(reason: str) -> str:
+    return (f"no ImageNet weights for ResNet18 ({reason}). Download {IMAGENET_FILE} from "
+            f"{IMAGENET_URL} and put it in {hub_checkpoint_dir()}/ ($TORCH_HOME/hub/checkpoints/, "
+            "default ~/.cache/torch/hub/checkpoints/), or pass --weights PATH")
+
+
+def _reference_shapes() -> dict[str, tuple[int, ...]]:
+    """Key -> shape of torchvision's 1000-class ResNet18 state dict (built on 'meta': no memory)."""
+    with torch.device("meta"):
+        reference = ResNet(BasicBlock, [2, 2, 2, 2])
+    return {k: tuple(v.shape) for k, v in reference.state_dict().items()
+            if not k.endswith("num_batches_tracked")}
+
+
+def check_resnet18_state_dict(state: dict, where: str) -> dict[str, torch.Tensor]:
+    """The state dict of torchvision's ResNet18 in `state` (plain, or under "state_dict" or
+    "model", with or without DataParallel's "module." prefix); a UserError naming the first
+    missing, unexpected or mis-shaped key otherwise."""
+    not_resnet = f"{where} is not a torchvision ResNet18 state dict"
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise UserError(f"{not_resnet}: it does not hold a dict of named tensors")
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    reference = _reference_shapes()
+    missing = [k for k in reference if k not in state]
+    unexpected = [k for k in state if k not in reference and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise UserError(f"{not_resnet}: it lacks {missing[0]!r}"
+                        + (f" and {len(missing) - 1} more key(s)" if len(missing) > 1 else ""))
+    if unexpected:
+        raise UserError(f"{not_resnet}: it has {unexpected[0]!r}, which ResNet18 does not"
+                        + (f" (and {len(unexpected) - 1} more key(s))"
+                           if len(unexpected) > 1 else "")
+                        + "; a deeper ResNet?")
+    for key, shape in reference.items():
+        if tuple(state[key].shape) != shape:
+            raise UserError(f"{not_resnet}: {key!r} has shape {tuple(state[key].shape)}, "
+                            f"ResNet18's is {shape}"
+                            + ("; a fine-tuned checkpoint is read with --checkpoint, not --weights"
+                               if key.startswith("fc.") else ""))
+    return state
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_weights_file(path: Path | str, hint: str = "") -> tuple[dict, str]:
+    """(validated ResNet18 state dict, SHA-256) of a weights file, loaded weights_only."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"--weights {path} does not exist; give the path of {IMAGENET_FILE} "
+                        f"(from {IMAGENET_URL})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a pickle/zip, or objects weights_only refuses
+        hint = hint or f"; download {IMAGENET_FILE} again from {IMAGENET_URL}"
+        raise UserError(f"{path} is not a readable PyTorch weights file "
+                        f"({type(err).__name__}){hint}") from None
+    return check_resnet18_state_dict(state, str(path)), _sha256(path)
+
+
+def load_resnet18_weights(path: Path | str | None = None,
+                          progress: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """torchvision's 1000-class ResNet18 state dict and a description of where it came from.
+
+    `path` None: torchvision's hub cache, downloading IMAGENET1K_V1 into it if absent (needs
+    network); a one-line UserError saying what to download and where to put it otherwise.
+    The description (stored in the run config): weights (the file, or "torchvision
+    IMAGENET1K_V1"), weights_file, weights_sha256, and pretrained_source: "imagenet" when
+    the file's SHA-256 is that of torchvision's IMAGENET1K_V1 file, else "unverified" (any
+    other file: random stand-in weights in the tests, for example).
+    """
+    if path is not None:
+        state, digest = read_weights_file(path)
+        file, name = Path(path).expanduser(), str(path)
+    else:
+        file, name = hub_checkpoint_dir() / IMAGENET_FILE, "torchvision IMAGENET1K_V1"
+        if not file.is_file():
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                # torch.hub's own download (what torchvision's weights API calls): checks the
+                # SHA-256 prefix and writes the file only when it is complete.
+                torch.hub.download_url_to_file(IMAGENET_URL, str(file), progress=progress,
+                                               hash_prefix=IMAGENET_SHA256_PREFIX)
+            except Exception as err:  # no network, proxy, disk full, hash mismatch
+                text = str(getattr(err, "reason", None) or err)
+                reason = text.splitlines()[0] if text else ""
+                raise UserError(missing_weights_message(
+                    f"not in the torch hub cache, and the download failed: "
+                    f"{type(err).__name__}{': ' + reason if reason else ''}")) from None
+        state, digest = read_weights_file(
+            file, hint=f"; delete it and download {IMAGENET_FILE} again from {IMAGENET_URL}")
+    source = "imagenet" if digest.startswith(IMAGENET_SHA256_PREFIX) else "unverified"
+    return state, {"weights": name, "weights_file": str(file), "weights_sha256": digest,
+                   "pretrained_source": source}
+
+
+def describe_weights(config: dict) -> str:
+    """A short label for figure titles: which weights a run or model started from.
+
+    "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
+    if config.get("pretrained_source") == "imagenet":
+        return "ImageNet weights (IMAGENET1K_V1)"
+    name = Path(str(config.get("weights_file") or config.get("weights", "?"))).name
+    return f"weights: {name}, NOT ImageNet"
+
+
+# --------------------------------------------------------------------------- model
+def parse_stages(text: str) -> tuple[str, ...]:
+    """argparse type of --train-stages: 'all' or a comma list of STAGES, in forward order."""
+    if text.strip() == "all":
+        return STAGES
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STAGES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage(s) {', '.join(unknown) or repr(text)}: use 'all' or a comma list "
+            f"of {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in names)
+
+
+class ResNet18Transfer(ResNet):
+    """torchvision's ResNet18 (same layers, same state-dict keys) with a 512->`num_classes`
+    head, trained only in `train_stages`.
+
+    Input N×3×H×W normalised images (H = W = 256 in the course recipe, 224 in ImageNet's),
+    output N×10 logits. `imagenet_state` is a 1000-class ResNet18 state dict
+    (load_resnet18_weights), loaded before `fc` is replaced and never re-initialised after;
+    None leaves torchvision's random initialisation (e.g. to load a fine-tuned checkpoint).
+    Frozen stages have requires_grad=False and their BatchNorm layers stay in eval() mode,
+    also after `model.train()`, so their running statistics never move.
+    """
+
+    def __init__(self, imagenet_state: dict | None = None,
+                 train_stages: tuple[str, ...] = DEFAULT_STAGES, num_classes: int = 10):
+        super().__init__(BasicBlock, [2, 2, 2, 2])  # = torchvision.models.resnet18()
+        if imagenet_state is not None:
+            self.load_state_dict(imagenet_state)
+        self.fc = nn.Linear(self.fc.in_features, num_classes)
+        self.train_stages: tuple[str, ...] = ()
+        self.set_train_stages(train_stages)
+
+    def set_train_stages(self, stages) -> None:
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
+        self.train_stages = tuple(s for s in STAGES if s in stages)
+        for name in STAGES:
+            for p in getattr(self, name).parameters():
+                p.requires_grad_(name in self.train_stages)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in STAGES:
+            if name not in self.train_stages:
+                for module in getattr(self, name).modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()  # frozen: normalise with the pretrained statistics
+        return self
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+# --------------------------------------------------------------------------- figures
+def write_figures(out: Path, run_name: str = RUN_NAME, note_missing: bool = True) -> list[Path]:
+    """task3_accuracy/loss.png and, when Model 2.1's run is in `out`, the Task 3d comparison."""
+    run_jsons = find_runs(out, run_name)  # one run, or one per seed
+    if not run_jsons:
+        raise UserError(f"no ResNet18 run at {out / (run_name + '.json')}; train it first: "
+                        "python task3_resnet.py")
+    resnet = [load_run(p) for p in run_jsons]
+    label = describe_weights(resnet[0].get("config", {}))
+    paths = plot_run_files(run_jsons, FIGURE_PREFIX, out, labels=["ResNet18"] * len(run_jsons),
+                           title=f"Task 3 ResNet18 ({label}):")
+    model21 = find_runs(out, MODEL21_RUN.removesuffix(".json"))
+    if model21:
+        paths.append(plot_runs({"Model 2.1": [load_run(p) for p in model21], "ResNet18": resnet},
+                               "loss",
+                               out / COMPARISON_FIGURE,
+                               title=f"Task 3d: loss of Model 2.1 and ResNet18 ({label})"))
+    elif note_missing:
+        print(f"note: {out / MODEL21_RUN} is missing, so {COMPARISON_FIGURE} was not drawn; make it with "
+              f"`python task2_models.py --model 2.1 --output-dir {out}`, then "
+              f"`python task3_resnet.py --plot-only --output-dir {out}`")
+    return paths
+
+
+# --------------------------------------------------------------------------- command line
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        description="Task 3: fine-tune ImageNet ResNet18 on CIFAR-10 (course recipe by default: "
+                    "train layer4 and fc, x8 nearest upsampling to 256, CIFAR normalisation) "
+                    "and draw its curves and the Task 3d comparison with Model 2.1.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="a torchvision ResNet18 state dict file, e.g. "
+                             f"{IMAGENET_FILE} from {IMAGENET_URL} (default: torchvision's hub "
+                             "cache $TORCH_HOME/hub/checkpoints/, downloading when there is "
+                             "network)")
+    parser.add_argument("--input", choices=sorted(INPUTS), default="course",
+                        help="course: x8 nearest upsampling to 256x256 and CIFAR-10 mean/std "
+                             "(the 2019 recipe reproduced here); imagenet: 224x224 bilinear and "
+                             "ImageNet mean/std, what the weights were trained on "
+                             "(default: course)")
+    parser.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+                        help="side of the network's input, overriding --input's (256 or 224); "
+                             "smaller is faster, for quick checks only (default: --input's)")
+    parser.add_argument("--train-stages", type=parse_stages, default=DEFAULT_STAGES,
+                        metavar="LIST",
+                        help="'all' (full fine-tuning) or a comma list of "
+                             f"{','.join(STAGES)}; the others are frozen, their BatchNorm "
+                             "statistics included (default: layer4,fc, the course recipe)")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the figures from the saved JSON in --output-dir; no training")
+    add_common_args(parser, epochs=5, batch_size=32, lr=5e-4, run_name=RUN_NAME)
+    return parser
+
+
+def main(args: argparse.Namespace) -> list[dict]:
+    out = Path(args.output_dir)
+    if args.plot_only:
+        paths = write_figures(out, args.run_name)
+        print("wrote " + ", ".join(map(str, paths)))
+        return []
+    recipe = INPUTS[args.input]
+    image_size = args.image_size or recipe["image_size"]
+    if image_size < 32:
+        raise UserError(f"--image-size {image_size} is too small: use at least 32", exit_code=2)
+    check_resume(args, out, [args.run_name + s for _, s in seed_runs(args)])
+    device, autocast_dtype, channels_last = setup_run(args)
+    imagenet_state, weights_info = load_resnet18_weights(args.weights,
+                                                         progress=not args.no_progress)
+    runs = []
+    for seed, suffix in seed_runs(args):
+        seed_everything(seed)
+        model = ResNet18Transfer(imagenet_state, args.train_stages)
+        total = sum(p.numel() for p in model.parameters())
+        n_trainable = sum(p.numel() for p in trainable_parameters(model))
+        print(f"ResNet18 from {weights_info['weights']} (sha256 "
+              f"{weights_info['weights_sha256'][:12]}): {describe_weights(weights_info)}")
+        print(f"training {','.join(model.train_stages)}: {n_trainable:,} of {total:,} "
+              f"parameters; input {args.input}: {image_size}x{image_size} "
+              f"{recipe['resize_mode']}, {recipe['normalization']} normalisation")
+        model = model.to(device, memory_format=torch.channels_last if channels_last
+                         else torch.contiguous_format)
+        data = load_cifar10(args.data_dir, args.batch_size, seed=seed, device=device,
+                            subset=args.subset, normalization=recipe["normalization"],
+                            image_size=image_size, resize_mode=recipe["resize_mode"],
+                            channels_last=channels_last, eval_batch_size=EVAL_BATCH_SIZE,
+                            progress=not args.no_progress)
+        optimizer = torch.optim.Adam(trainable_parameters(model), lr=args.lr)
+        config = make_config(args, device, autocast_dtype, channels_last, data.info,
+                             model="resnet18", label="ResNet18", seed=seed, parameters=total,
+                             trainable_parameters=n_trainable,
+                             train_stages=list(model.train_stages), input=args.input,
+                             image_size=image_size, optimizer="Adam", lr=args.lr,
+                             batch_size=args.batch_size, figure_prefix=FIGURE_PREFIX,
+                             **weights_info)
+        runs.append(fit(model, optimizer, data, args, run_name=args.run_name + suffix,
+                        config=config, device=device, autocast_dtype=autocast_dtype,
+                        on_check=lambda _run: write_figures(out, args.run_name,
+                                                            note_missing=False)))
+    paths = write_figures(out, args.run_name)
+    print("wrote " + ", ".join(map(str, [*find_runs(out, args.run_name), *paths])))
+    return runs
+
+
+if __name__ == "__main__":
+    run_cli(main, get_args_parser())
