@@ -168,6 +168,20 @@ def build_report(out: Path) -> tuple[str, list[str]]:
         if group:
             device, source, wall, command = provenance(group)
             lines.append(f"| {name} | `{command}` | {device} | {source} | {wall} |")
+    known = {p for name in RUNS for p in find_runs(out, name)}
+    others = sorted(p for p in out.glob("*.json") if p not in known and p.name != "benchmark.json")
+    other_rows = []
+    for p in others:
+        try:
+            run = load_run(p)
+        except UserError:
+            continue  # not a run (e.g. a benchmark's JSON)
+        test = ((run.get("final") or {}).get("test") or {}).get("accuracy")
+        other_rows.append(f"| {p.stem} | {'-' if test is None else f'{test:.4f}'} | "
+                          f"{run.get('status', '?')} | `{run.get('config', {}).get('command', '?')}` |")
+    if other_rows:
+        lines += ["", "## Other runs in this folder (variants, comparisons)", "",
+                  "| run | test acc | status | command |", "|---|---|---|---|", *other_rows]
     if missing:
         lines += ["", "## Missing runs", ""]
         lines += [f"- {RUNS[n][0]}: `{RUNS[n][1]}`" for n in missing]

@@ -191,9 +191,10 @@ def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
     for label, group in runs.items():
         for run in group if isinstance(group, list) else [group]:
             cfg = run.get("config", {})
+            best_epoch = (run.get("final") or {}).get("best_epoch")
             lines.append(f"- {label} (seed {cfg.get('seed', cfg.get('args', {}).get('seed', '?'))}): "
                          f"{run.get('status')}, best check at epoch "
-                         f"{(run.get('final') or {}).get('best_epoch', '-')} by "
+                         f"{'-' if best_epoch is None else f'{best_epoch:.2f}'} by "
                          f"{cfg.get('stop_metric', '?')}, "
                          f"{format_duration(run.get('timings', {}).get('train_s', 0))} on "
                          f"{cfg.get('device', '?')} ({cfg.get('precision', '?')}), data: "

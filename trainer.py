@@ -121,11 +121,12 @@ class Trainer:
     # ------------------------------------------------------------------ bookkeeping
     @property
     def json_path(self) -> Path:
-        return self.run_path.with_suffix(".json")
+        # not with_suffix(): a run name may hold dots (e.g. task2_model22_p0.1)
+        return self.run_path.parent / f"{self.run_path.name}.json"
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_path.with_suffix(".pt")
+        return self.run_path.parent / f"{self.run_path.name}.pt"
 
     def _reset_interval(self, loss_sum: float = 0.0, count: int = 0):
         # Kept on the device and read back only at checks: no host sync per step.
@@ -176,7 +177,11 @@ class Trainer:
         now = time.monotonic()
         if self.on_check is not None and (force_callback or now - self._last_callback >= 20):
             self._last_callback = now
-            self.on_check(self.run_dict())
+            try:
+                self.on_check(self.run_dict())
+            except Exception as err:  # a figure that fails to draw must not stop training
+                tqdm.write(f"warning: the check callback failed ({type(err).__name__}: {err}); "
+                           "training goes on", file=sys.stderr)
 
     def load_checkpoint(self) -> None:
         """Restore everything from `<run>.pt` (the `--resume` path)."""
@@ -416,7 +421,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data, args, *, run_n
     patience = args.patience if patience is None else patience
     run_path = Path(args.output_dir) / run_name
     resume = args.resume
-    if resume and not run_path.with_suffix(".pt").is_file():
+    if resume and not (run_path.parent / f"{run_name}.pt").is_file():
         # The command had other runs to resume (check_resume); this one had not started yet.
         print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
         resume = False

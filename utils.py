@@ -75,7 +75,7 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()
         sys.exit(0)
-    except (MemoryError, torch.OutOfMemoryError) as err:
+    except (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)) as err:
         if debug:
             raise
         print(f"error: out of memory ({type(err).__name__}); try a smaller --batch-size "

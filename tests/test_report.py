@@ -48,13 +48,16 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     write(tmp_path, "task2_model21", run("model21", 0.79))
     write(tmp_path, "task2_model22", run("model22", 0.77))
     write(tmp_path, "task3_resnet18", run("resnet18", 0.5, source="unverified"))
+    write(tmp_path, "task2_model22_p0.1", run("model22", 0.78))
+    (tmp_path / "benchmark.json").write_text(json.dumps({"device": "cpu", "models": {}}))
     plot_runs({"x": run("x", 0.5)}, "loss", tmp_path / "task2_loss.png")
     text, missing = build_report(tmp_path)
     assert missing == []
     assert "0.7200 ± 0.0163 (3 seeds)" in text
-    assert "| Model 2.1 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
+    assert "| Model 2.1 | 1.000 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
     assert "Not reproduced yet" in text and "| 0.5" not in text.split("## Task 3")[1].split("## Corr")[0]
     assert "![Task 2.4: loss](task2_loss.png)" in text
+    assert "| task2_model22_p0.1 | 0.7800 | finished | `python model22.py` |" in text
 
 
 def test_report_command_writes_file(tmp_path):

@@ -122,19 +122,19 @@ def test_ctrl_c_saves_everything_and_exits_130(tmp_path, tree):
 def test_kill_9_then_resume_continues_step_by_step(tmp_path, tree):
     # The reference: the same run, never interrupted.
     ref_out = tmp_path / "ref"
-    ref = _start(tree, ref_out, "--epochs", "30")
+    ref = _start(tree, ref_out, "--epochs", "12")
     assert ref.wait(timeout=240) == 0, ref.stderr.read()
     reference = json.loads((ref_out / "task1_lenet.json").read_text())["history"]
 
     out = tmp_path / "killed"
-    proc = _start(tree, out, "--epochs", "30")
+    proc = _start(tree, out, "--epochs", "12")
     _wait_for_checks(out, 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     killed = json.loads((out / "task1_lenet.json").read_text())["history"]
     assert 3 <= len(killed) < len(reference)
 
-    resumed = _start(tree, out, "--epochs", "30", "--resume")
+    resumed = _start(tree, out, "--epochs", "12", "--resume")
     stdout, stderr = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, stderr
     history = json.loads((out / "task1_lenet.json").read_text())["history"]

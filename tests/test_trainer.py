@@ -164,3 +164,15 @@ def test_resume_continues_exactly(tmp_path):
         assert math.isclose(a["val_loss"], b["val_loss"], rel_tol=1e-6)
         assert math.isclose(a["train_loss"], b["train_loss"], rel_tol=1e-6)
     assert math.isclose(run["final"]["test"]["loss"], full["final"]["test"]["loss"], rel_tol=1e-6)
+
+
+def test_run_names_with_dots_and_a_failing_callback(tmp_path):
+    def broken(_run):
+        raise RuntimeError("figure failed")
+
+    trainer = make_trainer(tmp_path, epochs=1, on_check=broken)
+    trainer.run_path = tmp_path / "task2_model22_p0.1"
+    run = trainer.train()  # the callback's failure is reported, training goes on
+    assert run["final"] is not None
+    assert (tmp_path / "task2_model22_p0.1.json").is_file()
+    assert (tmp_path / "task2_model22_p0.1.pt").is_file()

@@ -1,0 +1,88 @@
+"""Model 2.1: is its jumpy validation curve BatchNorm's running statistics? (README, Model 2.1)
+
+Trains Model 2.1 with the course recipe through the project's Trainer and, at every check,
+evaluates the validation (and test) split three ways: eval() with the running statistics
+(what the Trainer reports), eval() after re-estimating the statistics over 10,000 training
+images, and with batch statistics (train-mode BatchNorm). Writes one JSON row per check.
+
+    python scripts/model21_bn_probe.py ../shared/data/cifar10-jpeg.tar.gz 4 bn_probe.json
+
+The README's numbers come from that command (4 epochs requested, stopped after 3.5, on 2 CPU
+cores, bf16).
+"""
+import copy
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from dataloaders import load_cifar10  # noqa: E402
+from task2_models import Model21  # noqa: E402
+from trainer import Trainer, evaluate  # noqa: E402
+from utils import resolve_precision, seed_everything  # noqa: E402
+
+
+def main(data_dir: str, epochs: int, out: str) -> None:
+    device = torch.device("cpu")
+    dtype = resolve_precision("auto", device)
+    seed_everything(0)
+    data = load_cifar10(data_dir, 64, seed=0, channels_last=True, progress=False)
+    model = Model21().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    rows = []
+
+    def recalibrated():
+        m = copy.deepcopy(model)
+        for module in m.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                module.momentum = None  # a plain average over what it sees
+        m.train()
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16,
+                                             enabled=dtype is not None):
+            for i, (images, _) in enumerate(data.train_full):
+                if i >= 20:  # 20 x 500 = 10,000 images
+                    break
+                m(images)
+        return m
+
+    def batch_statistics_eval():
+        m = copy.deepcopy(model).train()
+        loss = correct = n = 0
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16,
+                                             enabled=dtype is not None):
+            for images, labels in data.val:
+                logits = m(images).float()
+                loss += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+                correct += (logits.argmax(1) == labels).sum().item()
+                n += len(labels)
+        return loss / n, correct / n
+
+    def probe(run):
+        h = run["history"][-1]
+        recal = recalibrated()
+        rl, ra = evaluate(recal, data.val, "cpu", dtype)
+        bl, ba = batch_statistics_eval()
+        rows.append(dict(epoch=h["epoch"], val_loss=h["val_loss"], val_acc=h["val_accuracy"],
+                         recal_val_loss=rl, recal_val_acc=ra, batch_val_loss=bl,
+                         batch_val_acc=ba, test_acc=evaluate(model, data.test, "cpu", dtype)[1],
+                         recal_test_acc=evaluate(recal, data.test, "cpu", dtype)[1],
+                         train_acc=h.get("train_accuracy")))
+        print(json.dumps(rows[-1]), flush=True)
+        Path(out).write_text(json.dumps(rows, indent=1))
+
+    trainer = Trainer(model, optimizer, data.train, data.val, test=data.test,
+                      train_eval=data.train_eval, epochs=epochs, patience=0, device=device,
+                      autocast_dtype=dtype, run_path=Path(out).with_suffix(".run"),
+                      config={"model": "model21"}, progress=False, on_check=probe)
+    save = trainer._save
+    trainer._save = lambda force_callback=False: save(force_callback=True)  # probe every check
+    trainer.train()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
