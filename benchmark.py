@@ -48,7 +48,7 @@ import task1_lenet
 import task2_models
 from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
 from trainer import Trainer
-from utils import (ArgumentParser, UserError, atomic_write_json, ensure_output_dir, environment,
+from utils import (ArgumentParser, add_device_args, UserError, atomic_write_json, ensure_output_dir, environment,
                    get_device, non_negative_int, parameter_table, positive_int,
                    resolve_channels_last, resolve_precision, run_cli, seed_everything)
 
@@ -281,14 +281,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=non_negative_int, default=5,
                         help="untimed steps before each timing; the naive path adds 2 per "
                              "DataLoader worker, to drain the workers' prefetch (default: 5)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks CUDA, then MPS, then the CPU (default: auto)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="bf16 autocast or plain fp32, resolved as in the task scripts "
-                             "(default: auto)")
-    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
-                        help="channels_last memory format, resolved as in the task scripts "
-                             "(default: auto)")
+    add_device_args(parser)  # as in the task scripts
     parser.add_argument("--compile", action="store_true",
                         help="wrap each model in torch.compile (it compiles in the first "
                              "warm-up step: keep --warmup 1 or more)")

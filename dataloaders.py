@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from utils import PROJECT_DIR, UserError
+from utils import PROJECT_DIR, UserError, file_sha256
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
@@ -223,14 +223,6 @@ def _decode_tree(groups: dict, reader: Callable[[PurePosixPath], bytes], where: 
     return Cifar10Arrays(out["train"][0], out["train"][1], out["test"][0], out["test"][1])
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _tree_digest(root: Path) -> str:
     """A fingerprint of a folder from its file names, sizes and modification times."""
     h = hashlib.sha256()
@@ -273,7 +265,7 @@ def _archive_source(path: Path) -> _Source:
             raise UserError(f"archive {path} holds neither cifar-10-batches-py/ nor a "
                             "train/<class>/, test/<class>/ image tree")
         return _decode_tree(groups, members.__getitem__, str(path), progress)
-    return _Source("archive", path, decode, lambda: _file_digest(path))
+    return _Source("archive", path, decode, lambda: file_sha256(path))
 
 
 def _image_tree_source(root: Path) -> _Source:

@@ -47,7 +47,6 @@ machines: README.md, "Results".
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -58,7 +57,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from dataloaders import load_cifar10
 from trainer import check_resume, fit
-from utils import (ArgumentParser, UserError, add_common_args, load_run, make_config,
+from utils import (ArgumentParser, UserError, add_common_args, file_sha256, load_run, make_config,
                    find_runs, plot_run_files, plot_runs, positive_int, run_cli, seed_everything,
                    seed_runs, setup_run)
 
@@ -139,14 +138,6 @@ def check_resnet18_state_dict(state: dict, where: str) -> dict[str, torch.Tensor
     return state
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_weights_file(path: Path | str, hint: str = "") -> tuple[dict, str]:
     """(validated ResNet18 state dict, SHA-256) of a weights file, loaded weights_only."""
     path = Path(path).expanduser()
@@ -159,7 +150,7 @@ def read_weights_file(path: Path | str, hint: str = "") -> tuple[dict, str]:
         hint = hint or f"; download {IMAGENET_FILE} again from {IMAGENET_URL}"
         raise UserError(f"{path} is not a readable PyTorch weights file "
                         f"({type(err).__name__}){hint}") from None
-    return check_resnet18_state_dict(state, str(path)), _sha256(path)
+    return check_resnet18_state_dict(state, str(path)), file_sha256(path)
 
 
 def load_resnet18_weights(path: Path | str | None = None,

@@ -10,6 +10,7 @@ model, so a figure can be redrawn without retraining:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -109,6 +110,26 @@ non_negative_int = _number(int, 0, None)
 positive_float = _number(float, 0.0, None, lo_open=True)
 
 
+def add_device_args(group) -> None:
+    """--device, --precision, --channels-last: how every script runs (training, benchmark)."""
+    group.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                       help="auto picks CUDA, then MPS, then the CPU (default: auto)")
+    group.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                       help="bf16 autocast or plain fp32; auto uses bf16 where the device "
+                            "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
+    group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                       help="channels_last memory format for images and convolutions; auto "
+                            "turns it on for CUDA and the CPU (default: auto)")
+
+
+def file_sha256(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,
                     lr: float | None, run_name: str | None = None, patience: int | None = 4,
                     stop_metric: str | None = "val_loss") -> None:
@@ -147,14 +168,7 @@ def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batc
                    help="train N times, with seeds --seed, --seed+1, ...; the runs are named "
                         "<run>_seed<k> and the figures show their mean and standard "
                         "deviation (default: 1)")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help="auto picks CUDA, then MPS, then the CPU (default: auto)")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="bf16 autocast or plain fp32; auto uses bf16 where the device "
-                        "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
-    g.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
-                   help="channels_last memory format for images and convolutions; auto "
-                        "turns it on for CUDA and the CPU (default: auto)")
+    add_device_args(g)
     g.add_argument("--subset", type=positive_int, default=None, metavar="N",
                    help="use at most N images of each split, for a quick look (default: all)")
     g.add_argument("--output-dir", default="plots", metavar="DIR",
