@@ -4,7 +4,8 @@ Reads saved weights, never trains. The model is the fine-tuned ResNet18 of task3
 (key "best_model" of its checkpoint, default <output-dir>/task3_resnet18.pt) when there is
 one, else ResNet18 with the ImageNet weights (--weights PATH or torchvision's hub cache);
 every title says which, and which weights it started from. The image is CIFAR-10 training
-image --image-index (default 0, a frog), prepared exactly as in training (--input, by default
+image --image-index (default 0: a frog in the original CIFAR-10 order, an airplane in the JPEG
+copy, whose files are sorted by class), prepared exactly as in training (--input, by default
 the checkpoint's: x8 nearest to 256x256 and CIFAR normalisation for the course recipe).
 Writes to --output-dir (default plots/):
 

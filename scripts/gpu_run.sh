@@ -5,6 +5,11 @@
 # does not lose the others.
 #
 #   bash scripts/gpu_run.sh            # DATA defaults to .device-data/cifar10-jpeg.tar.gz
+#
+# From a session with a lent GPU: first, here, `mkdir -p .device-data && cp
+# ../shared/data/cifar10-jpeg.tar.gz .device-data/` (ignored by git), then one device call with
+# carry [".device-data"] and the command `bash scripts/gpu_run.sh` ($OUT is set there), and
+# commit the numbers it brings back (results.tgz, run.log, device.txt) with device and date.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_results}

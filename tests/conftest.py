@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 from dataloaders import CLASSES  # noqa: E402
 
 SHARED_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-# Which training scripts exist decides which end-to-end tests run.
 
 
 @pytest.fixture(autouse=True)
