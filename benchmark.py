@@ -48,9 +48,8 @@ import task1_lenet
 import task2_models
 from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
 from trainer import Trainer
-from utils import (ArgumentParser, add_device_args, UserError, atomic_write_json, ensure_output_dir, environment,
-                   get_device, non_negative_int, parameter_table, positive_int,
-                   resolve_channels_last, resolve_precision, run_cli, seed_everything)
+from utils import (ArgumentParser, UserError, add_device_args, atomic_write_json, environment,
+                   non_negative_int, parameter_table, positive_int, run_cli, setup_run)
 
 import task3_resnet
 
@@ -304,13 +303,7 @@ def main(args: argparse.Namespace) -> dict:
     json_path = Path(args.json)
     if json_path.is_dir():
         raise UserError(f"--json {json_path} is a folder; give a file name", exit_code=2)
-    ensure_output_dir(json_path.parent)
-    device = get_device(args.device)
-    autocast_dtype = resolve_precision(args.precision, device)
-    channels_last = resolve_channels_last(args.channels_last, device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
-    seed_everything(args.seed)
+    device, autocast_dtype, channels_last = setup_run(args, output_dir=json_path.parent)
 
     n_needed = (args.warmup + args.steps) * max(MODELS[m]["batch_size"] for m in args.models)
     if args.data_dir is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from task1_lenet import LeNet
 from task2_models import REPORT as REPORT_TASK2
 from utils import (ArgumentParser, UserError, atomic_write_text, final_table, find_runs,
-                   format_duration, format_parameter_table, load_run, mean_std, run_cli)
+                   format_duration, format_mean_std, format_parameter_table, load_run, run_cli)
 
 # The original report's numbers (../shared/SPEC.md). Task 3: the report's own ResNet18 run
 # re-initialised the pretrained weights (about 0.62 test); other students reached 0.85-0.89.
@@ -55,13 +55,9 @@ def is_imagenet(group: list[dict]) -> bool:
 
 
 def acc_cell(group: list[dict], split: str = "test") -> str:
-    values = [r["final"][split]["accuracy"] for r in group if (r.get("final") or {}).get(split)]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    mean, std = mean_std(values)
-    return f"{mean:.4f} ± {std:.4f} ({len(values)} seeds)"
+    values = [((r.get("final") or {}).get(split) or {}).get("accuracy") for r in group]
+    cell = format_mean_std(values, digits=4)
+    return cell + (f" ({len(group)} seeds)" if len(group) > 1 and cell != "-" else "")
 
 
 def provenance(group: list[dict]) -> tuple[str, str, str, str]:

@@ -27,7 +27,6 @@ Results, times and machines: README.md, "Results".
 from __future__ import annotations
 
 import argparse
-from collections import OrderedDict
 from pathlib import Path
 
 import torch

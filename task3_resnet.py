@@ -47,7 +47,6 @@ machines: README.md, "Results".
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch

@@ -203,7 +203,7 @@ class Trainer:
         changed = sorted(k for k in set(old_args) & set(new_args)
                          if k not in harmless and old_args[k] != new_args[k])
         if changed:
-            raise UserError(f"--resume with other flags than the interrupted run's ("
+            raise UserError("--resume with other flags than the interrupted run's ("
                             + ", ".join(f"--{k.replace('_', '-')} was {old_args.get(k)}"
                                         for k in changed)
                             + "); resume with the same flags or start a new run", exit_code=2)

@@ -16,7 +16,6 @@ import os
 import random
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -227,10 +226,12 @@ def resolve_channels_last(choice: str, device: torch.device) -> bool:
     return choice == "on"
 
 
-def setup_run(args) -> tuple[torch.device, torch.dtype | None, bool]:
-    """The common start of every training script: check the output folder (before any
-    training), choose the device, precision and memory format once, and seed."""
-    ensure_output_dir(args.output_dir)
+def setup_run(args, output_dir: Path | str | None = None
+              ) -> tuple[torch.device, torch.dtype | None, bool]:
+    """The common start of every script that trains: check the output folder (before any
+    training; default args.output_dir), choose the device, precision and memory format
+    once, and seed."""
+    ensure_output_dir(output_dir or args.output_dir)
     device = get_device(args.device)
     autocast_dtype = resolve_precision(args.precision, device)
     channels_last = resolve_channels_last(args.channels_last, device)
@@ -499,6 +500,17 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std())
 
 
+def format_mean_std(values: Sequence[float | None], digits: int = 3) -> str:
+    """'-' for no value, the value for one, 'mean ± std' for several (None values skipped)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Path | str,
                    labels: Sequence[str] | None = None, title: str = "") -> list[Path]:
     """Redraw `<prefix>_loss.png` and `<prefix>_accuracy.png` from saved run JSON files."""
@@ -525,14 +537,7 @@ def final_table(runs: dict[str, dict | list[dict]],
     header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
 
     def cell(finals: list, split: str, metric: str) -> str:
-        values = [(f or {}).get(split, {}).get(metric) for f in finals]
-        values = [v for v in values if v is not None]
-        if not values:
-            return "-"
-        if len(finals) == 1:
-            return f"{values[0]:.3f}"
-        mean, std = mean_std(values)
-        return f"{mean:.3f} ± {std:.3f}"
+        return format_mean_std([(f or {}).get(split, {}).get(metric) for f in finals], digits=3)
 
     def row(name, finals):
         return [name] + [cell(finals, s, m) for s, m in cols]

@@ -6,7 +6,6 @@ learn them in a few steps (a check that training really learns).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import subprocess

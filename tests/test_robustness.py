@@ -48,7 +48,6 @@ def test_absent_device_is_a_usage_error(tmp_path):
 def test_unwritable_output_dir_is_refused_before_training(tmp_path, tree):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    start = time.monotonic()
     line = one_line_error(run_script("task1_lenet.py", "--data-dir", str(tree),
                                      "--output-dir", str(blocker / "out")), 1)
     assert "cannot write to output folder" in line and "--output-dir" in line

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from conftest import run_script, write_image_tree
-from task2_models import REPORT, Model21, Model22, write_outputs, xavier_init_
+from task2_models import REPORT, Model21, Model22, xavier_init_
 from utils import final_table, parameter_table
 
 
