@@ -35,7 +35,7 @@ def course_stop(val_losses: list[float], count: int = COUNT) -> int | None:
 def replay(history: list[dict], per_epoch: bool) -> dict:
     checks = history[1::2] if per_epoch else history  # checks come twice an epoch
     stop = course_stop([h["val_loss"] for h in checks])
-    result = {"checks": len(checks), "recorded_to": checks[-1]["epoch"] if checks else None,
+    result = {"recorded_to": checks[-1]["epoch"] if checks else None,
               "best_val_accuracy": max((h["val_accuracy"] for h in checks), default=None)}
     if stop is None:
         return {**result, "stop_epoch": None}
@@ -58,6 +58,9 @@ def main(args: argparse.Namespace) -> None:
           f"{'val loss':>8} {'best val acc':>12}")
     for path in args.runs:
         history = load_run(path)["history"]
+        if len(history) < 2:
+            print(f"{Path(path).stem:<34} fewer than two checks recorded: nothing to replay")
+            continue
         for per_epoch in (False, True):
             r = replay(history, per_epoch)
             where = "1/epoch" if per_epoch else "2/epoch"
