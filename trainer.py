@@ -43,28 +43,40 @@ class TrainingDiverged(UserError):
 
 
 def evaluate(model: nn.Module, batches: Iterable, device_type: str,
-             autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
+             autocast_dtype: torch.dtype | None = None, *,
+             confusion: bool = False) -> tuple[float, float] | tuple[float, float, list]:
     """Mean cross-entropy and accuracy of `model` over `batches`, in eval() mode.
 
-    Sums stay on the device; one read-back at the end.
+    Sums stay on the device; one read-back at the end. With confusion=True also the
+    confusion matrix (a list of rows: row = true class, column = predicted class).
     """
     was_training = model.training
     model.eval()
-    loss_sum = correct = None
+    loss_sum = correct = counts = None
     count = 0
     with torch.inference_mode(), torch.autocast(device_type, dtype=autocast_dtype or torch.bfloat16,
                                                 enabled=autocast_dtype is not None):
         for images, labels in batches:
             logits = model(images).float()
             batch_loss = F.cross_entropy(logits, labels, reduction="sum")
-            batch_correct = (logits.argmax(1) == labels).sum()
+            predictions = logits.argmax(1)
+            batch_correct = (predictions == labels).sum()
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             correct = batch_correct if correct is None else correct + batch_correct
+            if confusion:
+                n_classes = logits.shape[1]
+                pairs = torch.bincount(labels * n_classes + predictions,
+                                       minlength=n_classes * n_classes)
+                counts = pairs if counts is None else counts + pairs
             count += len(labels)
     model.train(was_training)
     if count == 0:
-        return float("nan"), float("nan")
-    return loss_sum.item() / count, correct.item() / count
+        return (float("nan"), float("nan")) + (([],) if confusion else ())
+    result = (loss_sum.item() / count, correct.item() / count)
+    if confusion:
+        n_classes = int(round(counts.numel() ** 0.5))
+        result += (counts.view(n_classes, n_classes).tolist(),)
+    return result
 
 
 class Trainer:
@@ -384,8 +396,14 @@ class Trainer:
         for split, batches in (("train", self.train_full_batches), ("val", self.val_batches),
                                ("test", self.test_batches)):
             if batches is not None:
-                loss, acc = evaluate(self.model, batches, self.device.type, self.autocast_dtype)
+                loss, acc, *matrix = evaluate(self.model, batches, self.device.type,
+                                              self.autocast_dtype, confusion=split == "test")
                 final[split] = {"loss": loss, "accuracy": acc}
+                if matrix:  # the test split: which classes the model confuses
+                    final[split]["per_class_accuracy"] = [
+                        row[k] / sum(row) if sum(row) else None
+                        for k, row in enumerate(matrix[0])]
+                    final[split]["confusion_matrix"] = matrix[0]
         if self.best_check is not None:
             best = self.history[self.best_check]
             final["best_epoch"], final["best_step"] = best["epoch"], best["step"]
