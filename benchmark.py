@@ -48,8 +48,10 @@ import task1_lenet
 import task2_models
 from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
 from trainer import Trainer
-from utils import (ArgumentParser, UserError, add_device_args, atomic_write_json, environment,
-                   non_negative_int, parameter_table, positive_int, run_cli, setup_run)
+from cli import ArgumentParser, UserError, add_device_args, non_negative_int, positive_int, run_cli
+from plots import parameter_table
+from runs import atomic_write_json
+from utils import environment, setup_run
 
 import task3_resnet
 

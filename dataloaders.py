@@ -37,7 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from utils import PROJECT_DIR, UserError, file_sha256
+from cli import UserError
+from runs import file_sha256
+from utils import PROJECT_DIR
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from task1_lenet import LeNet
 from task2_models import REPORT as REPORT_TASK2
-from utils import (ArgumentParser, UserError, atomic_write_text, final_table, find_runs,
-                   format_duration, format_mean_std, format_parameter_table, load_run, run_cli)
+from cli import ArgumentParser, UserError, run_cli
+from plots import final_table, format_mean_std, format_parameter_table
+from runs import atomic_write_text, find_runs, load_run
+from utils import format_duration
 
 # The original report's numbers (../shared/SPEC.md). Task 3: the report's own ResNet18 run
 # re-initialised the pretrained weights (about 0.62 test); other students reached 0.85-0.89.

@@ -29,9 +29,10 @@ import torch.nn as nn
 
 from dataloaders import load_cifar10
 from trainer import check_resume, fit
-from utils import (ArgumentParser, add_common_args, atomic_write_text, format_parameter_table, make_config,
-                   parameter_table, plot_run_files, run_cli, seed_everything, seed_runs,
-                   setup_run)
+from cli import ArgumentParser, add_common_args, run_cli
+from plots import format_parameter_table, parameter_table, plot_run_files
+from runs import atomic_write_text
+from utils import make_config, seed_everything, seed_runs, setup_run
 
 RUN_NAME = "task1_lenet"
 FIGURE_PREFIX = "task1"

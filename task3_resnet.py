@@ -56,9 +56,10 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from dataloaders import load_cifar10
 from trainer import check_resume, fit
-from utils import (ArgumentParser, UserError, add_common_args, file_sha256, load_run, make_config,
-                   find_runs, plot_run_files, plot_runs, positive_int, run_cli, seed_everything,
-                   seed_runs, setup_run)
+from cli import ArgumentParser, UserError, add_common_args, positive_int, run_cli
+from plots import plot_run_files, plot_runs
+from runs import file_sha256, find_runs, load_run
+from utils import make_config, seed_everything, seed_runs, setup_run
 
 RUN_NAME = "task3_resnet18"
 FIGURE_PREFIX = "task3"

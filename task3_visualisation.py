@@ -39,8 +39,10 @@ from torchvision.utils import make_grid
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, describe_weights,
                           load_resnet18_weights)
-from utils import (ArgumentParser, UserError, _pyplot, ensure_output_dir, get_device,
-                   load_checkpoint, non_negative_int, run_cli)
+from cli import ArgumentParser, UserError, non_negative_int, run_cli
+from plots import pyplot
+from runs import ensure_output_dir, read_checkpoint
+from utils import get_device
 
 FIGURES = {"3e": "task3e_first_layer_activations.png", "3f": "task3f_last_layer_activations.png",
            "3g": "task3g_first_layer_filters.png"}
@@ -66,7 +68,7 @@ def load_model(args, out: Path) -> tuple[nn.Module, dict, str]:
     explicit = args.checkpoint is not None and args.checkpoint != "none"
     path = Path(args.checkpoint) if explicit else out / f"{RUN_NAME}.pt"
     if args.checkpoint != "none" and (explicit or path.is_file()):
-        ckpt = load_checkpoint(path)
+        ckpt = read_checkpoint(path)
         config = ckpt.get("config") or {}
         if config.get("model") != "resnet18":
             raise UserError(f"{path} is a checkpoint of {config.get('model')!r}, not of "
@@ -119,7 +121,7 @@ def activations(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor
 def plot_maps(image: torch.Tensor, maps: torch.Tensor, caption: str, title: str,
               path: Path) -> Path:
     """The 32x32 image on the left, the first len(maps) maps (C×H×W) in a grid on the right."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(maps)
     cols = 4 if n <= 16 else 8
     rows = math.ceil(n / cols)
@@ -142,7 +144,7 @@ def plot_maps(image: torch.Tensor, maps: torch.Tensor, caption: str, title: str,
 
 def plot_filters(weight: torch.Tensor, title: str, path: Path) -> Path:
     """conv1 weights 64×3×7×7 as RGB tiles, each min-max scaled into [0, 1] on its own."""
-    plt = _pyplot()
+    plt = pyplot()
     grid = make_grid(weight.detach().float().cpu(), nrow=8, padding=1, normalize=True,
                      scale_each=True, pad_value=1.0)
     fig, ax = plt.subplots(figsize=(6, 6.6), layout="constrained")

@@ -32,8 +32,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from utils import (TrainingInterrupted, UserError, atomic_torch_save, atomic_write_json,
-                   format_duration, load_checkpoint)
+from cli import TrainingInterrupted, UserError
+from runs import atomic_torch_save, atomic_write_json, read_checkpoint
+from utils import format_duration
 
 CHECKPOINT_FORMAT = "tdt4265-a3-run"
 
@@ -197,7 +198,7 @@ class Trainer:
 
     def load_checkpoint(self) -> None:
         """Restore everything from `<run>.pt` (the `--resume` path)."""
-        ckpt = load_checkpoint(self.checkpoint_path)
+        ckpt = read_checkpoint(self.checkpoint_path)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{self.checkpoint_path} is not a checkpoint of this project's "
                             "Trainer; remove --resume to start again")

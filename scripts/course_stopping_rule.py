@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils import ArgumentParser, load_run, run_cli  # noqa: E402
+from cli import ArgumentParser, run_cli  # noqa: E402
+from runs import load_run  # noqa: E402
 
 COUNT = 4  # the course's early_stop_count
 

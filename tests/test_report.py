@@ -4,7 +4,7 @@ import pytest
 
 from conftest import run_script
 from report import build_report
-from utils import final_table, mean_std, plot_runs
+from plots import final_table, mean_std, plot_runs
 
 
 def run(name, test_acc, *, seed=0, source=None, gpu=None):

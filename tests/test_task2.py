@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from conftest import run_script, write_image_tree
 from task2_models import REPORT, Model21, Model22, xavier_init_
-from utils import final_table, parameter_table
+from plots import final_table, parameter_table
 
 
 @pytest.mark.parametrize("cls, total", [(Model21, 1_438_666), (Model22, 419_818)])

@@ -17,7 +17,7 @@ import task3_visualisation
 from conftest import run_script, write_image_tree
 from task3_resnet import (IMAGENET_FILE, IMAGENET_URL, STAGES, ResNet18Transfer,
                           load_resnet18_weights, trainable_parameters, write_figures)
-from utils import run_cli
+from cli import run_cli
 
 LAYER4_PLUS_FC = 8_393_728 + 5_130
 RESNET18_10_CLASSES = 11_181_642

@@ -102,8 +102,12 @@ def test_json_written_after_first_check(tmp_path):
     for key in ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "train_accuracy"):
         assert isinstance(entry[key], (int, float)), key
     final = json.loads((tmp_path / "run.json").read_text())["final"]
-    for split in ("train", "val", "test"):
+    for split in ("train", "val"):
         assert set(final[split]) == {"loss", "accuracy"}
+    assert set(final["test"]) == {"loss", "accuracy", "per_class_accuracy", "confusion_matrix"}
+    matrix = final["test"]["confusion_matrix"]
+    assert len(matrix) == 2 and sum(map(sum, matrix)) == 64  # 2 classes, 64 test points
+    assert final["test"]["accuracy"] == pytest.approx((matrix[0][0] + matrix[1][1]) / 64)
 
 
 def test_evaluate_matches_plain_pytorch():

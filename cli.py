@@ -1,0 +1,161 @@
+"""Command-line plumbing shared by every script: one-line user errors and exit codes
+(`run_cli`), argparse with one-line usage errors, number types, and the flags every training
+script takes (`add_common_args`).
+
+Nothing here imports the rest of the project.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+
+class UserError(Exception):
+    """A mistake the user can fix. The CLI prints its message as one line, no traceback.
+
+    exit_code 2 is a usage error (bad flag), 1 anything else (bad data, weights, folder).
+    """
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a Ctrl-C has been handled (everything written); the CLI exits 130."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
+            argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, run `main`, and turn known failures into one line and an exit code.
+
+    User errors -> one line on stderr, exit 2 (usage) or 1. Ctrl-C -> exit 130.
+    `--debug` re-raises so that the traceback is shown (for bug reports).
+    """
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        main(args)
+    except UserError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except TrainingInterrupted as err:
+        print(str(err), file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        sys.exit(0)
+    except (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)) as err:
+        if debug:
+            raise
+        print(f"error: out of memory ({type(err).__name__}); try a smaller --batch-size "
+              "or --subset", file=sys.stderr)
+        sys.exit(1)
+
+
+def _number(kind: type, lo: float | None, hi: float | None, lo_open: bool = False):
+    """argparse type: a number of `kind` in [lo, hi] (lo exclusive when lo_open)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if lo is not None and (value <= lo if lo_open else value < lo):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: must be {'>' if lo_open else '>='} {lo}")
+        if hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be <= {hi}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, 1, None)
+non_negative_int = _number(int, 0, None)
+positive_float = _number(float, 0.0, None, lo_open=True)
+
+
+def add_device_args(group) -> None:
+    """--device, --precision, --channels-last: how every script runs (training, benchmark)."""
+    group.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                       help="auto picks CUDA, then MPS, then the CPU (default: auto)")
+    group.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                       help="bf16 autocast or plain fp32; auto uses bf16 where the device "
+                            "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
+    group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                       help="channels_last memory format for images and convolutions; auto "
+                            "turns it on for CUDA and the CPU (default: auto)")
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,
+                    lr: float | None, run_name: str | None = None, patience: int | None = 4,
+                    stop_metric: str | None = "val_loss") -> None:
+    """The flags every training script takes (the core issue), with the task's defaults.
+
+    None for epochs/batch_size/lr/patience/stop_metric means the script chooses per model
+    (task 2); the help says so.
+    """
+    g = parser.add_argument_group("common training options")
+    g.add_argument("--data-dir", default=None, metavar="PATH",
+                   help="CIFAR-10 source: a torchvision root (cifar-10-batches-py/ or "
+                        "cifar-10-python.tar.gz), an image-folder tree train/<class>/*, "
+                        "test/<class>/*, or a .tar.gz/.zip of one (default: download with "
+                        "torchvision into data/)")
+    g.add_argument("--epochs", type=positive_int, default=epochs,
+                   help="maximum number of epochs (default: "
+                        f"{epochs if epochs is not None else 'per model, see above'})")
+    g.add_argument("--batch-size", type=positive_int, default=batch_size,
+                   help="training batch size (default: "
+                        f"{batch_size if batch_size is not None else 'per model, see above'})")
+    g.add_argument("--lr", type=positive_float, default=lr,
+                   help=f"learning rate (default: {lr if lr is not None else 'per model, see above'})")
+    g.add_argument("--patience", type=non_negative_int, default=patience,
+                   help="early stopping: stop after this many checks (two per epoch) without "
+                        "a new best; 0 never stops early (default: "
+                        f"{patience if patience is not None else 'per model, see above'})")
+    g.add_argument("--early-stop-metric", choices=["val_loss", "val_accuracy"],
+                   default=stop_metric,
+                   help="what picks the best checkpoint (the one reported) and drives early "
+                        "stopping (default: "
+                        f"{stop_metric if stop_metric is not None else 'per model, see above'})")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed for the validation split, initialisation and batch order "
+                        "(default: 0)")
+    g.add_argument("--seeds", type=positive_int, default=1, metavar="N",
+                   help="train N times, with seeds --seed, --seed+1, ...; the runs are named "
+                        "<run>_seed<k> and the figures show their mean and standard "
+                        "deviation (default: 1)")
+    add_device_args(g)
+    g.add_argument("--subset", type=positive_int, default=None, metavar="N",
+                   help="use at most N images of each split, for a quick look (default: all)")
+    g.add_argument("--output-dir", default="plots", metavar="DIR",
+                   help="where the run JSON, checkpoint and figures go (default: plots)")
+    if run_name is not None:
+        g.add_argument("--run-name", default=run_name,
+                       help=f"file name stem of the run's JSON and checkpoint (default: {run_name})")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run from its checkpoint in --output-dir")
+    g.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    g.add_argument("--debug", action="store_true", help="show tracebacks of errors")

@@ -1,0 +1,217 @@
+"""Figures and tables drawn from saved runs (never from a live model), and the parameter
+table of a model. A figure can be redrawn without retraining:
+
+    python plots.py plots/task1_lenet.json        # redraws task1_loss.png / task1_accuracy.png
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from cli import ArgumentParser, run_cli
+from runs import ensure_output_dir, load_run
+
+
+def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
+    """One row per module that owns parameters directly: name, type, weights, biases, total."""
+    rows = []
+    for name, module in model.named_modules():
+        own = dict(module.named_parameters(recurse=False))
+        if not own:
+            continue
+        weights = sum(p.numel() for k, p in own.items() if k != "bias")
+        biases = own["bias"].numel() if "bias" in own and own["bias"] is not None else 0
+        trainable = any(p.requires_grad for p in own.values())
+        rows.append({"layer": name, "type": type(module).__name__, "weights": weights,
+                     "biases": biases, "total": weights + biases, "trainable": trainable})
+    return rows, sum(r["total"] for r in rows)
+
+
+def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
+    rows, total = parameter_table(model)
+    width = max([len(r["layer"]) for r in rows] + [5])
+    lines = [title] if title else []
+    lines.append(f"{'layer':<{width}}  {'type':<12} {'weights':>10} {'biases':>8} {'total':>10}")
+    for r in rows:
+        lines.append(f"{r['layer']:<{width}}  {r['type']:<12} {r['weights']:>10,} "
+                     f"{r['biases']:>8,} {r['total']:>10,}")
+    lines.append(f"{'total':<{width}}  {'':<12} {'':>10} {'':>8} {total:>10,}")
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (files only, never a window)."""
+    import matplotlib
+    matplotlib.use("Agg")  # headless: files only, never a window
+    import matplotlib.pyplot as plt
+    return plt
+
+
+METRICS = {"loss": ("train_loss", "val_loss", "Cross-entropy loss"),
+           "accuracy": ("train_accuracy", "val_accuracy", "Accuracy")}
+
+
+def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str = "",
+              splits: Iterable[str] = ("train", "val")) -> Path:
+    """Plot `metric` ('loss' or 'accuracy') of each run against epochs; train and validation.
+
+    `runs` maps a legend label to a run dict (as written by the Trainer). The best
+    checkpoint (the one reported) is marked on each validation curve.
+    """
+    plt = pyplot()
+    train_key, val_key, ylabel = METRICS[metric]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, run) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
+        if isinstance(run, (list, tuple)):  # several seeds: mean and a ±1 std band
+            if len(run) == 1:
+                run = run[0]
+            else:
+                _plot_band(ax, run, train_key if "train" in splits else None,
+                           val_key if "val" in splits else None, color, label, metric)
+                continue
+        history = run.get("history", [])
+        epochs = [h["epoch"] for h in history]
+        if "train" in splits:
+            ys = [h.get(train_key) for h in history]
+            what = "train (mean since last check)" if metric == "loss" else "train (fixed subset)"
+            ax.plot(epochs, ys, "--", color=color, label=f"{label}: {what}")
+        if "val" in splits:
+            ax.plot(epochs, [h[val_key] for h in history], "-", color=color,
+                    label=f"{label}: validation")
+            best = run.get("best_check")
+            if best is not None and 0 <= best < len(history):
+                ax.plot([history[best]["epoch"]], [history[best][val_key]], "o", color=color,
+                        markersize=7, markerfacecolor="none")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel(ylabel)
+    if metric == "accuracy":
+        ax.set_ylim(top=1.0)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or ylabel)
+    ax.legend(fontsize=8)
+    if any(isinstance(r, dict) and r.get("best_check") is not None for r in runs.values()):
+        ax.text(0.99, 0.01, "o = best checkpoint (reported)", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7, color="0.4")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plot_band(ax, group: Sequence[dict], train_key: str | None, val_key: str | None,
+               color: str, label: str, metric: str) -> None:
+    """Mean ± std over runs, check by check (runs that stopped early drop out)."""
+    longest = max(group, key=lambda r: len(r.get("history", [])))
+    for key, style, what in ((train_key, "--", "train"), (val_key, "-", "validation")):
+        if key is None:
+            continue
+        xs, mean, std = [], [], []
+        for i, h in enumerate(longest["history"]):
+            values = [r["history"][i][key] for r in group
+                      if i < len(r.get("history", [])) and r["history"][i].get(key) is not None]
+            if values:
+                xs.append(h["epoch"])
+                mean.append(float(np.mean(values)))
+                std.append(float(np.std(values)))
+        mean_a, std_a = np.array(mean), np.array(std)
+        ax.plot(xs, mean, style, color=color,
+                label=f"{label}: {what} (mean of {len(group)} seeds, band ±1 std)")
+        ax.fill_between(xs, mean_a - std_a, mean_a + std_a, color=color, alpha=0.15, linewidth=0)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation; std 0 for a single value."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std())
+
+
+def format_mean_std(values: Sequence[float | None], digits: int = 3) -> str:
+    """'-' for no value, the value for one, 'mean ± std' for several (None values skipped)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Path | str,
+                   labels: Sequence[str] | None = None, title: str = "") -> list[Path]:
+    """Redraw `<prefix>_loss.png` and `<prefix>_accuracy.png` from saved run JSON files."""
+    runs = {}
+    for i, p in enumerate(json_paths):
+        run = load_run(p)
+        label = labels[i] if labels else run.get("config", {}).get("model", Path(p).stem)
+        runs.setdefault(label, []).append(run)  # one label, several seeds: a band
+    out = Path(output_dir)
+    return [plot_runs(runs, m, out / f"{prefix}_{m}.png", title=f"{title} {m}".strip())
+            for m in ("loss", "accuracy")]
+
+
+def final_table(runs: dict[str, dict | list[dict]],
+                reference: dict[str, dict] | None = None) -> tuple[str, str]:
+    """The Task 2.2-style table (test/val/train loss and accuracy per run).
+
+    A value of `runs` may be a list of runs (seeds): its cells are 'mean ± std'.
+    Returns (fixed-width text, Markdown). `reference` rows (the original report's numbers)
+    are added below ours with '(report)' after the name; a missing value prints as '-'.
+    """
+    cols = [("test", "loss"), ("test", "accuracy"), ("val", "loss"), ("val", "accuracy"),
+            ("train", "loss"), ("train", "accuracy")]
+    header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
+
+    def cell(finals: list, split: str, metric: str) -> str:
+        return format_mean_std([(f or {}).get(split, {}).get(metric) for f in finals], digits=3)
+
+    def row(name, finals):
+        return [name] + [cell(finals, s, m) for s, m in cols]
+
+    rows = []
+    for name, run in runs.items():
+        group = run if isinstance(run, (list, tuple)) else [run]
+        rows.append(row(name + (f" ({len(group)} seeds)" if len(group) > 1 else ""),
+                        [r.get("final") for r in group]))
+    for name, final in (reference or {}).items():
+        rows.append(row(f"{name} (report)", [final]))
+    w0 = max(len(r[0]) for r in rows + [header])
+    w = max(len(c) for r in rows + [header] for c in r[1:]) + 2
+    text = "\n".join(f"{r[0]:<{w0}}" + "".join(f"{c:>{w}}" for c in r[1:]) for r in [header] + rows)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    return text, "\n".join(md) + "\n"
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        description="Redraw <prefix>_loss.png and <prefix>_accuracy.png from saved run JSON "
+                    "files, without retraining (several seeds of one model: a mean ± std band).")
+    parser.add_argument("runs", nargs="+", help="run JSON files (e.g. plots/task1_lenet.json)")
+    parser.add_argument("--prefix", default=None,
+                        help="figure file prefix (default: the first run's 'figure_prefix')")
+    parser.add_argument("--output-dir", default=None,
+                        help="where the figures go (default: beside the first run)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return parser
+
+
+def main(args: argparse.Namespace) -> list[Path]:
+    first = load_run(args.runs[0])
+    prefix = args.prefix or first.get("figure_prefix") or Path(args.runs[0]).stem
+    out = ensure_output_dir(args.output_dir or Path(args.runs[0]).parent)
+    paths = plot_run_files(args.runs, prefix, out)
+    for path in paths:
+        print(f"wrote {path}")
+    return paths
+
+
+if __name__ == "__main__":
+    run_cli(main, get_args_parser())
