@@ -97,16 +97,27 @@ non_negative_int = _number(int, 0, None)
 positive_float = _number(float, 0.0, None, lo_open=True)
 
 
-def add_device_args(group) -> None:
-    """--device, --precision, --channels-last: how every script runs (training, benchmark)."""
+def add_device_arg(group) -> None:
+    """--device, the one device decision of a script."""
     group.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                        help="auto picks CUDA, then MPS, then the CPU (default: auto)")
+
+
+def add_device_args(group) -> None:
+    """--device, --precision, --channels-last, --cuda-graphs: how every script runs (training,
+    benchmark)."""
+    add_device_arg(group)
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                        help="bf16 autocast or plain fp32; auto uses bf16 where the device "
                             "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
     group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                        help="channels_last memory format for images and convolutions; auto "
                             "turns it on for CUDA and the CPU (default: auto)")
+    group.add_argument("--cuda-graphs", choices=["auto", "on", "off"], default="auto",
+                       help="replay each full training batch (gather, normalisation, forward, "
+                            "backward, optimizer step) as one captured CUDA graph; on needs "
+                            "CUDA. auto keeps the eager step until the graphed path has been "
+                            "verified on a GPU (README, Speed) (default: auto)")
 
 
 def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,

@@ -26,7 +26,6 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from cli import UserError
-from runs import file_sha256
+from runs import atomic_write, file_sha256
 from utils import PROJECT_DIR
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -314,15 +313,14 @@ def default_cache_dir() -> Path:
 
 
 def _save_cache(path: Path, arrays: Cifar10Arrays) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str):
+        with open(tmp, "wb") as f:
             np.savez(f, train_images=arrays.train_images.numpy(),
                      train_labels=arrays.train_labels.numpy(),
                      test_images=arrays.test_images.numpy(),
                      test_labels=arrays.test_labels.numpy())
-        os.replace(tmp, path)
+    try:
+        atomic_write(path, write)
     except OSError as err:  # the cache only saves time: a read-only disk is not an error
         print(f"warning: could not write the data cache {path} ({err}); "
               "the next run will decode again")
@@ -337,7 +335,7 @@ def _load_cache(path: Path) -> Cifar10Arrays | None:
         return None  # missing or damaged: decode again
 
 
-def _download(root: Path, progress: bool) -> Path:
+def _download(root: Path) -> Path:
     """torchvision's download of the original archive (needs network)."""
     from torchvision.datasets import CIFAR10
 
@@ -362,7 +360,7 @@ def read_cifar10(data_dir: str | os.PathLike | None = None, *, cache_dir: Path |
                 (root / "cifar-10-python.tar.gz").is_file():
             source = locate_source(root)
         else:
-            source = _pickle_dir_source(_download(root, progress))
+            source = _pickle_dir_source(_download(root))
     else:
         source = locate_source(data_dir)
     key = hashlib.sha256(f"v{CACHE_VERSION}:{source.kind}:{source.key()}".encode()).hexdigest()
@@ -436,16 +434,25 @@ class TensorBatches:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return torch.randperm(len(self.labels), generator=g).to(self.labels.device)
 
-    def iter_from(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def iter_indices_from(self, start: int = 0) -> Iterator[torch.Tensor]:
+        """The index tensor of each batch of this epoch from batch `start` on."""
         order = self._order()
+        if order is None:
+            order = torch.arange(len(self.labels), device=self.labels.device)
         for b in range(start, len(self)):
+            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+
+    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of images (transformed) and labels at `index`."""
+        return self.transform(self.images[index]), self.labels[index]
+
+    def iter_from(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.shuffle:
+            yield from map(self.gather, self.iter_indices_from(start))
+            return
+        for b in range(start, len(self)):  # in order: slices are views, no copy
             sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            if order is None:
-                images, labels = self.images[sl], self.labels[sl]
-            else:
-                idx = order[sl]
-                images, labels = self.images[idx], self.labels[idx]
-            yield self.transform(images), labels
+            yield self.transform(self.images[sl]), self.labels[sl]
 
     def __iter__(self):
         return self.iter_from(0)

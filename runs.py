@@ -12,14 +12,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
 from cli import UserError
 
+CHECKPOINT_FORMAT = "tdt4265-a3-run"
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+
+def atomic_write(path: Path | str, write: Callable[[str], None]) -> None:
+    """Call write(tmp) on a temporary file beside `path`, then rename it over `path`; the
+    temporary file is removed if anything fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -43,14 +47,14 @@ def atomic_write_json(path: Path | str, obj) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-    _atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     def write(tmp: str):
         with open(tmp, "w") as f:
             f.write(text)
-    _atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def atomic_torch_save(obj, path: Path | str) -> None:
@@ -59,7 +63,7 @@ def atomic_torch_save(obj, path: Path | str) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-    _atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def read_checkpoint(path: Path | str) -> dict:
@@ -122,3 +126,73 @@ def file_sha256(path: Path | str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class RunStore:
+    """Saving and loading one run: `<run_path>.json` (config, history, final: what figures and
+    tables read) and `<run_path>.pt` (everything --resume needs: the Trainer's state, model,
+    optimizer, best weights, RNG states), each written atomically.
+
+    `may_differ`: the flags (keys of config["args"]) that may change between the interrupted
+    run and its resume, e.g. --epochs or --device; any other difference is refused.
+    """
+
+    def __init__(self, run_path: Path | str, config: dict, device: torch.device,
+                 may_differ: Iterable[str] = ()):
+        self.run_path, self.config = Path(run_path), config
+        self.device, self.may_differ = torch.device(device), set(may_differ)
+
+    @property
+    def json_path(self) -> Path:
+        # not with_suffix(): a run name may hold dots (e.g. task2_model22_p0.1)
+        return self.run_path.parent / f"{self.run_path.name}.json"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_path.parent / f"{self.run_path.name}.pt"
+
+    def save(self, run: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             state: dict) -> None:
+        """Write the checkpoint (model, optimizer, `state`, config, RNG states), then the
+        run JSON."""
+        cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []
+        atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config,
+                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           **state, "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng}},
+                          self.checkpoint_path)
+        atomic_write_json(self.json_path, run)
+
+    def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+        """Load the interrupted run's weights, optimizer state and RNG states, after checking
+        that its checkpoint is this project's, of the same model and with the same flags;
+        returns the checkpoint."""
+        ckpt = read_checkpoint(self.checkpoint_path)
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{self.checkpoint_path} is not a checkpoint of this project's "
+                            "Trainer; remove --resume to start again")
+        old_model = ckpt.get("config", {}).get("model")
+        if old_model != self.config.get("model"):
+            raise UserError(f"{self.checkpoint_path} holds a run of {old_model!r}, not "
+                            f"{self.config.get('model')!r}; check --run-name/--output-dir")
+        # A flag that one of the two runs does not know is not compared.
+        old_args = ckpt.get("config", {}).get("args", {})
+        new_args = self.config.get("args", {})
+        changed = sorted(k for k in set(old_args) & set(new_args)
+                         if k not in self.may_differ and old_args[k] != new_args[k])
+        if changed:
+            raise UserError("--resume with other flags than the interrupted run's ("
+                            + ", ".join(f"--{k.replace('_', '-')} was {old_args.get(k)}"
+                                        for k in changed)
+                            + "); resume with the same flags or start a new run", exit_code=2)
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UserError(f"{self.checkpoint_path} does not fit this model/optimizer "
+                            f"({str(err).splitlines()[0]}); the flags differ from the "
+                            "interrupted run's") from None
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.device.type == "cuda" and ckpt["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        return ckpt
+

@@ -1,6 +1,6 @@
 """Task 1: a LeNet-like baseline on CIFAR-10 (TDT4265 2019, Assignment 3).
 
-Builds the network of SPEC.md (three 5x5 convolutions with max-pooling, two dense layers;
+Builds the assignment's network (three 5x5 convolutions with max-pooling, two dense layers;
 390,410 parameters), prints the Task 1c parameter table, trains it with the course defaults
 (SGD, learning rate 0.05, batch size 64, early stopping on validation loss after 4 checks
 without a new best) and writes to --output-dir (default plots/):
@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import argparse
 from collections import OrderedDict
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from dataloaders import load_cifar10
-from trainer import check_resume, fit
 from cli import ArgumentParser, add_common_args, run_cli
-from plots import format_parameter_table, parameter_table, plot_run_files
-from runs import atomic_write_text
-from utils import make_config, seed_everything, seed_runs, setup_run
+from plots import format_parameter_table, plot_run_files
+from runner import Job, run_jobs, seed_runs
+from runs import atomic_write_text, ensure_output_dir
 
 RUN_NAME = "task1_lenet"
 FIGURE_PREFIX = "task1"
@@ -68,10 +65,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(args: argparse.Namespace) -> list[dict]:
-    check_resume(args, args.output_dir, [args.run_name + s for _, s in seed_runs(args)])
-    device, autocast_dtype, channels_last = setup_run(args)
-    out = Path(args.output_dir)
+def jobs(args: argparse.Namespace) -> list[Job]:
+    """Task 1's one model with the course recipe (the benchmark times the same)."""
+    return [Job(args.run_name, LeNet, "SGD", args.lr, args.batch_size,
+                config={"model": "lenet", "label": "LeNet", "figure_prefix": FIGURE_PREFIX})]
+
+
+def main(args: argparse.Namespace) -> dict[str, dict]:
+    out = ensure_output_dir(args.output_dir)
     table = format_parameter_table(LeNet(), "Task 1c: parameters per layer (weights + biases)")
     print(table)
     atomic_write_text(out / "task1_parameters.md", "```\n" + table + "\n```\n")
@@ -82,23 +83,8 @@ def main(args: argparse.Namespace) -> list[dict]:
         return plot_run_files(existing, FIGURE_PREFIX, out, labels=["LeNet"] * len(existing),
                               title="Task 1")
 
-    runs = []
-    for seed, suffix in seed_runs(args):
-        seed_everything(seed)
-        model = LeNet().to(device, memory_format=torch.channels_last if channels_last
-                           else torch.contiguous_format)
-        data = load_cifar10(args.data_dir, args.batch_size, seed=seed, device=device,
-                            subset=args.subset, channels_last=channels_last,
-                            progress=not args.no_progress)
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-        config = make_config(args, device, autocast_dtype, channels_last, data.info,
-                             model="lenet", seed=seed, parameters=parameter_table(model)[1],
-                             optimizer="SGD", figure_prefix=FIGURE_PREFIX)
-        runs.append(fit(model, optimizer, data, args, run_name=args.run_name + suffix,
-                        config=config, device=device, autocast_dtype=autocast_dtype,
-                        on_check=draw))
-    figures = draw()
-    print("wrote " + ", ".join(str(p) for p in [*run_jsons, *figures]))
+    runs = run_jobs(args, jobs(args), on_check=draw)
+    print("wrote " + ", ".join(str(p) for p in [*run_jsons, *draw()]))
     return runs
 
 

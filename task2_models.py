@@ -32,14 +32,13 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from dataloaders import load_cifar10
-from trainer import check_resume, fit
 from cli import ArgumentParser, UserError, add_common_args, run_cli
-from plots import final_table, format_parameter_table, parameter_table, plot_runs
-from runs import atomic_write_text, find_runs, load_run
-from utils import format_duration, make_config, seed_everything, seed_runs, setup_run
+from plots import final_table, format_parameter_table, plot_runs
+from runner import Job, run_jobs
+from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
+from utils import format_duration
 
-# The original report's Task 2.2 table (SPEC.md); its train columns are unreliable
+# The original report's Task 2.2 table; its train columns are unreliable
 # (a 0.003 loss beside 0.909 accuracy) and are shown as printed there.
 REPORT = {
     "Model 2.1": {"test": {"loss": 0.933, "accuracy": 0.806}, "val": {"loss": 0.852, "accuracy": 0.823},
@@ -48,7 +47,7 @@ REPORT = {
                   "train": {"loss": 0.258, "accuracy": 0.912}},
 }
 
-# The course hyperparameters of each model (SPEC.md, Task 2). lr None = the optimizer's default.
+# The course hyperparameters of each model and their stopping defaults (README says why).
 MODELS = {
     "2.1": {"label": "Model 2.1", "run_name": "task2_model21", "optimizer": "SGD",
             "lr": 0.05, "batch_size": 64, "stop_metric": "val_accuracy", "patience": 10,
@@ -130,12 +129,6 @@ def build_model(name: str, args) -> nn.Module:
     return Model22(kernel_size=args.kernel_size, init=args.init, dropout=args.dropout)
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if MODELS[name]["optimizer"] == "SGD":
-        return torch.optim.SGD(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr)  # PyTorch defaults otherwise (betas, eps)
-
-
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         description="Task 2: train Model 2.1 and Model 2.2 on CIFAR-10; write their figures "
@@ -202,7 +195,24 @@ def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
     return figures + [out / f"task2{suffix}_table.md"], text
 
 
-def main(args: argparse.Namespace) -> dict:
+def jobs(args: argparse.Namespace) -> list[Job]:
+    """The models --model asks for, each with its course recipe unless a flag overrides it."""
+    return [Job(f"{MODELS[n]['run_name']}{args.run_suffix}",
+                lambda n=n: build_model(n, args), MODELS[n]["optimizer"],
+                args.lr or MODELS[n]["lr"], args.batch_size or MODELS[n]["batch_size"],
+                config={"model": f"model{n.replace('.', '')}", "label": MODELS[n]["label"],
+                        "figure_prefix": f"task2{args.run_suffix}"},
+                epochs=args.epochs or MODELS[n]["epochs"],
+                patience=MODELS[n]["patience"] if args.patience is None else args.patience,
+                stop_metric=args.early_stop_metric or MODELS[n]["stop_metric"])
+            for n in model_names(args)]
+
+
+def model_names(args: argparse.Namespace) -> list[str]:
+    return ["2.1", "2.2"] if args.model == "both" else [args.model]
+
+
+def main(args: argparse.Namespace) -> dict[str, dict]:
     out = Path(args.output_dir)
     if args.plot_only:
         if not out.is_dir():
@@ -213,48 +223,13 @@ def main(args: argparse.Namespace) -> dict:
         return {}
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} is out of range: use 0 <= p < 1", exit_code=2)
-    names = ["2.1", "2.2"] if args.model == "both" else [args.model]
-    check_resume(args, out, [f"{MODELS[n]['run_name']}{args.run_suffix}{s}"
-                             for _, s in seed_runs(args) for n in names])
-    device, autocast_dtype, channels_last = setup_run(args)
-    tables = []
-    for name in names:
-        model = build_model(name, args)
-        spec = MODELS[name]
-        tables.append(format_parameter_table(model, f"{spec['label']}: parameters per layer"))
-        print(tables[-1])
+    ensure_output_dir(out)
+    tables = [format_parameter_table(build_model(n, args), f"{MODELS[n]['label']}: parameters "
+                                     "per layer") for n in model_names(args)]
+    print("\n".join(tables))
     atomic_write_text(out / f"task2{args.run_suffix}_parameters.md",
                       "".join(f"```\n{t}\n```\n\n" for t in tables))
-    runs = {}
-    for seed, seed_suffix in seed_runs(args):
-        data_cache = {}  # the split depends on the seed; batches on the batch size
-        for name in names:
-            spec = MODELS[name]
-            batch_size = args.batch_size or spec["batch_size"]
-            lr = args.lr or spec["lr"]
-            stop_metric = args.early_stop_metric or spec["stop_metric"]
-            patience = spec["patience"] if args.patience is None else args.patience
-            epochs = args.epochs or spec["epochs"]
-            if batch_size not in data_cache:
-                data_cache[batch_size] = load_cifar10(
-                    args.data_dir, batch_size, seed=seed, device=device, subset=args.subset,
-                    channels_last=channels_last, progress=not args.no_progress)
-            data = data_cache[batch_size]
-            seed_everything(seed)  # each model's init independent of which ran before
-            model = build_model(name, args).to(
-                device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            optimizer = make_optimizer(name, model.parameters(), lr)
-            run_name = f"{spec['run_name']}{args.run_suffix}{seed_suffix}"
-            config = make_config(args, device, autocast_dtype, channels_last, data.info,
-                                 model=f"model{name.replace('.', '')}", label=spec["label"],
-                                 seed=seed, parameters=parameter_table(model)[1],
-                                 optimizer=spec["optimizer"], lr=lr, batch_size=batch_size,
-                                 stop_metric=stop_metric, patience=patience, epochs=epochs,
-                                 figure_prefix=f"task2{args.run_suffix}")
-            runs[run_name] = fit(model, optimizer, data, args, run_name=run_name, config=config,
-                                 device=device, autocast_dtype=autocast_dtype,
-                                 stop_metric=stop_metric, patience=patience, epochs=epochs,
-                                 on_check=lambda _run: write_outputs(out, args.run_suffix))
+    runs = run_jobs(args, jobs(args), on_check=lambda _run: write_outputs(out, args.run_suffix))
     paths, text = write_outputs(out, args.run_suffix)
     print("\nTask 2.2 table (best checkpoint of each model; '(report)' rows: the original report)")
     print(text)

@@ -1,48 +1,20 @@
 """Task 3a-3d: transfer learning with torchvision's ResNet18 on CIFAR-10 (TDT4265 2019,
 Assignment 3).
 
-ResNet18 with ImageNet weights (torchvision's IMAGENET1K_V1, file resnet18-f37072fd.pth), its
-1000-class `fc` replaced by 512->10, Adam with learning rate 5e-4, batch size 32, no data
-augmentation, early stopping on validation loss after 4 checks without a new best, through
-the same Trainer as tasks 1 and 2. The pretrained weights are loaded once and never
-re-initialised (the original report applied Xavier initialisation to every convolution after
-loading, wiped the ImageNet weights and got about 0.62 test accuracy).
+ResNet18 with ImageNet weights, its 1000-class `fc` replaced by 512->10, Adam (learning rate
+5e-4), batch size 32, no augmentation, early stopping on validation loss after 4 checks
+without a new best, through the same Trainer as tasks 1 and 2. The default is the 2019
+course recipe: only `layer4` and `fc` train (the frozen stages keep their BatchNorm in eval()),
+and each 32x32 image is upsampled x8 (nearest) to 256x256 on the device, CIFAR normalisation.
+`--input imagenet` (224x224 bilinear, ImageNet mean/std) and `--train-stages all` are the
+modern alternatives. Writes task3_resnet18.json/.pt, task3_accuracy.png and task3_loss.png
+(3b, 3c) and, when Model 2.1's run is beside it, task3d_loss_comparison.png (3d).
 
-Default: the 2019 course recipe being reproduced. Only `layer4` and the new `fc` train; every
-other stage is frozen (requires_grad=False, and its BatchNorm layers stay in eval() so that
-their running statistics do not move). Each 32x32 image is upsampled x8 (nearest) to 256x256
-with CIFAR-10 normalisation; the resize happens in the batch transform, on the device.
-`--input imagenet` is the modern alternative (224x224 bilinear, ImageNet mean/std, what the
-weights were trained on); `--train-stages all` fine-tunes the whole network.
+    python task3_resnet.py --data-dir PATH --weights resnet18-f37072fd.pth   # a GPU is advised
+    python task3_resnet.py --plot-only                                        # redraw only
 
-Writes to --output-dir (default plots/):
-
-    task3_resnet18.json          config (weights used, stages, input), history, final
-    task3_resnet18.pt            checkpoint; "best_model" = best weights, "config" (--resume)
-    task3_accuracy.png           training and validation accuracy          (Task 3b)
-    task3_loss.png               training and validation loss              (Task 3c)
-    task3d_loss_comparison.png   Model 2.1's and ResNet18's loss curves    (Task 3d;
-                                 needs task2_model21.json from `python task2_models.py --model 2.1`)
-
-Every title and the run config say which weights were used, so that a run from a file that
-is not torchvision's ImageNet file (e.g. a random stand-in in the tests) is never mistaken
-for transfer learning. Weights: `--weights PATH` (a torchvision-format ResNet18 state dict),
-else torchvision's hub cache ($TORCH_HOME/hub/checkpoints/, default
-~/.cache/torch/hub/checkpoints/), downloading into it when there is network.
-
-Command (offline, on the JPEG copy of the data set; a GPU is strongly advised: an epoch is
-1,406 batches of 32 images at 256x256, with layer4 trained):
-
-    python task3_resnet.py --data-dir ../shared/data/cifar10-jpeg.tar.gz \
-        --weights ~/.cache/torch/hub/checkpoints/resnet18-f37072fd.pth
-
-Redraw the figures from the saved JSON alone, without training:
-
-    python task3_resnet.py --plot-only
-
-Result to expect: other students of the course reached 0.85-0.89 test accuracy with this
-recipe and about 0.91 fine-tuning the whole network (SPEC.md). Our numbers, times and
-machines: README.md, "Results".
+Titles and the run config say which weights were used (README: where to get them, what to
+expect, and why a run from other weights is never shown as transfer learning).
 """
 from __future__ import annotations
 
@@ -54,19 +26,17 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from dataloaders import load_cifar10
-from trainer import check_resume, fit
 from cli import ArgumentParser, UserError, add_common_args, positive_int, run_cli
 from plots import plot_run_files, plot_runs
+from runner import Job, run_jobs
 from runs import file_sha256, find_runs, load_run
-from utils import make_config, seed_everything, seed_runs, setup_run
 
 RUN_NAME = "task3_resnet18"
 FIGURE_PREFIX = "task3"
 COMPARISON_FIGURE = "task3d_loss_comparison.png"
 MODEL21_RUN = "task2_model21.json"
 
-# Input recipes (SPEC.md, Task 3a). The resize runs in the batch transform, on the device.
+# Input recipes. The resize runs in the batch transform, on the device.
 INPUTS = {
     "course": {"normalization": "cifar", "image_size": 256, "resize_mode": "nearest"},
     "imagenet": {"normalization": "imagenet", "image_size": 224, "resize_mode": "bilinear"},
@@ -254,6 +224,12 @@ class ResNet18Transfer(ResNet):
         return self
 
 
+def check_image_size(size: int | None) -> None:
+    """--image-size: the network's input side, at least CIFAR-10's 32 (None: the recipe's)."""
+    if size is not None and size < 32:
+        raise UserError(f"--image-size {size} is too small: use at least 32", exit_code=2)
+
+
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -313,50 +289,43 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(args: argparse.Namespace) -> list[dict]:
+def jobs(args: argparse.Namespace, imagenet_state: dict | None,
+         weights_info: dict | None = None) -> list[Job]:
+    """ResNet18 from `imagenet_state` (None: random weights, as the benchmark times it)."""
+    recipe = INPUTS[args.input]
+    image_size = args.image_size or recipe["image_size"]
+    model = ResNet18Transfer(None, args.train_stages)  # to count what trains
+    return [Job(args.run_name, lambda: ResNet18Transfer(imagenet_state, args.train_stages),
+                "Adam", args.lr, args.batch_size,
+                config={"model": "resnet18", "label": "ResNet18",
+                        "trainable_parameters": sum(p.numel() for p in
+                                                    trainable_parameters(model)),
+                        "train_stages": list(model.train_stages), "input": args.input,
+                        "image_size": image_size, "figure_prefix": FIGURE_PREFIX,
+                        **(weights_info or {})},
+                data={"normalization": recipe["normalization"], "image_size": image_size,
+                      "resize_mode": recipe["resize_mode"],
+                      "eval_batch_size": EVAL_BATCH_SIZE})]
+
+
+def main(args: argparse.Namespace) -> dict[str, dict]:
     out = Path(args.output_dir)
     if args.plot_only:
         paths = write_figures(out, args.run_name)
         print("wrote " + ", ".join(map(str, paths)))
-        return []
-    recipe = INPUTS[args.input]
-    image_size = args.image_size or recipe["image_size"]
-    if image_size < 32:
-        raise UserError(f"--image-size {image_size} is too small: use at least 32", exit_code=2)
-    check_resume(args, out, [args.run_name + s for _, s in seed_runs(args)])
-    device, autocast_dtype, channels_last = setup_run(args)
+        return {}
+    check_image_size(args.image_size)
     imagenet_state, weights_info = load_resnet18_weights(args.weights,
                                                          progress=not args.no_progress)
-    runs = []
-    for seed, suffix in seed_runs(args):
-        seed_everything(seed)
-        model = ResNet18Transfer(imagenet_state, args.train_stages)
-        total = sum(p.numel() for p in model.parameters())
-        n_trainable = sum(p.numel() for p in trainable_parameters(model))
-        print(f"ResNet18 from {weights_info['weights']} (sha256 "
-              f"{weights_info['weights_sha256'][:12]}): {describe_weights(weights_info)}")
-        print(f"training {','.join(model.train_stages)}: {n_trainable:,} of {total:,} "
-              f"parameters; input {args.input}: {image_size}x{image_size} "
-              f"{recipe['resize_mode']}, {recipe['normalization']} normalisation")
-        model = model.to(device, memory_format=torch.channels_last if channels_last
-                         else torch.contiguous_format)
-        data = load_cifar10(args.data_dir, args.batch_size, seed=seed, device=device,
-                            subset=args.subset, normalization=recipe["normalization"],
-                            image_size=image_size, resize_mode=recipe["resize_mode"],
-                            channels_last=channels_last, eval_batch_size=EVAL_BATCH_SIZE,
-                            progress=not args.no_progress)
-        optimizer = torch.optim.Adam(trainable_parameters(model), lr=args.lr)
-        config = make_config(args, device, autocast_dtype, channels_last, data.info,
-                             model="resnet18", label="ResNet18", seed=seed, parameters=total,
-                             trainable_parameters=n_trainable,
-                             train_stages=list(model.train_stages), input=args.input,
-                             image_size=image_size, optimizer="Adam", lr=args.lr,
-                             batch_size=args.batch_size, figure_prefix=FIGURE_PREFIX,
-                             **weights_info)
-        runs.append(fit(model, optimizer, data, args, run_name=args.run_name + suffix,
-                        config=config, device=device, autocast_dtype=autocast_dtype,
-                        on_check=lambda _run: write_figures(out, args.run_name,
-                                                            note_missing=False)))
+    job, = jobs(args, imagenet_state, weights_info)
+    config = job.config
+    print(f"ResNet18 from {weights_info['weights']} (sha256 "
+          f"{weights_info['weights_sha256'][:12]}): {describe_weights(weights_info)}")
+    print(f"training {','.join(config['train_stages'])}: {config['trainable_parameters']:,} "
+          f"parameters; input {args.input}: {config['image_size']}x{config['image_size']} "
+          f"{job.data['resize_mode']}, {job.data['normalization']} normalisation")
+    runs = run_jobs(args, [job], on_check=lambda _run: write_figures(out, args.run_name,
+                                                                       note_missing=False))
     paths = write_figures(out, args.run_name)
     print("wrote " + ", ".join(map(str, [*find_runs(out, args.run_name), *paths])))
     return runs

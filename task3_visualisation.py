@@ -37,9 +37,9 @@ import torch.nn as nn
 from torchvision.utils import make_grid
 
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, describe_weights,
-                          load_resnet18_weights)
-from cli import ArgumentParser, UserError, non_negative_int, run_cli
+from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
+                          describe_weights, load_resnet18_weights)
+from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
 from plots import pyplot
 from runs import ensure_output_dir, read_checkpoint
 from utils import get_device
@@ -186,8 +186,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default="plots", metavar="DIR",
                         help="where the figures go, and where the checkpoint is looked for "
                              "(default: plots)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks CUDA, then MPS, then the CPU (default: auto)")
+    add_device_arg(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
@@ -207,8 +206,7 @@ def main(args: argparse.Namespace) -> list[Path]:
     recipe = INPUTS[input_name]
     size = args.image_size or (config.get("image_size") if input_name == config.get("input")
                                else None) or recipe["image_size"]
-    if size < 32:
-        raise UserError(f"--image-size {size} is too small: use at least 32", exit_code=2)
+    check_image_size(size)
     mean, std = NORMALIZATIONS[recipe["normalization"]]
     transform = Normalize(mean, std, device,
                           resize=None if size == 32 else (size, recipe["resize_mode"]))

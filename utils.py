@@ -1,21 +1,20 @@
 """Device, precision, memory format, seeding, environment and run config: the decisions a
 training script makes once at its start and records in every run.
 
-Nothing here imports the rest of the project except the error type (`cli.UserError`) and the
-output-folder check (`runs.ensure_output_dir`).
+Nothing here imports the rest of the project except the error type (`cli.UserError`).
 """
 from __future__ import annotations
 
 import json
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cli import UserError
-from runs import ensure_output_dir
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -64,38 +63,54 @@ def resolve_channels_last(choice: str, device: torch.device) -> bool:
     return choice == "on"
 
 
-def setup_run(args, output_dir: Path | str | None = None
-              ) -> tuple[torch.device, torch.dtype | None, bool]:
-    """The common start of every script that trains: check the output folder (before any
-    training; default args.output_dir), choose the device, precision and memory format
-    once, and seed."""
-    ensure_output_dir(output_dir or args.output_dir)
+def resolve_cuda_graphs(choice: str, device: torch.device) -> bool:
+    """--cuda-graphs: replay each training step as one captured CUDA graph (steps.py).
+
+    'auto' keeps the eager step everywhere until the graphed path has been run on a GPU
+    (its CUDA tests and the benchmark; README, "Speed"); 'on' needs CUDA.
+    """
+    if choice == "on" and device.type != "cuda":
+        raise UserError(f"--cuda-graphs on needs a CUDA GPU, and this run is on {device}; "
+                        "use --cuda-graphs auto or off", exit_code=2)
+    return choice == "on"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """How a script runs, decided once from --device, --precision, --channels-last and
+    --cuda-graphs."""
+    device: torch.device
+    autocast_dtype: torch.dtype | None  # None: plain fp32
+    channels_last: bool
+    cuda_graphs: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.autocast_dtype is not None else "fp32"
+
+
+def resolve_hardware(args) -> Hardware:
+    """The one device decision of a script (a CUDA GPU also gets cudnn.benchmark)."""
     device = get_device(args.device)
-    autocast_dtype = resolve_precision(args.precision, device)
-    channels_last = resolve_channels_last(args.channels_last, device)
+    hardware = Hardware(device, resolve_precision(args.precision, device),
+                        resolve_channels_last(args.channels_last, device),
+                        resolve_cuda_graphs(getattr(args, "cuda_graphs", "off"), device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
-    seed_everything(args.seed)
-    return device, autocast_dtype, channels_last
+    return hardware
 
 
-def seed_runs(args) -> list[tuple[int, str]]:
-    """(seed, run-name suffix) for each run that --seed/--seeds ask for."""
-    n = getattr(args, "seeds", 1)
-    if n == 1:
-        return [(args.seed, "")]
-    return [(args.seed + i, f"_seed{args.seed + i}") for i in range(n)]
-
-
-def make_config(args, device: torch.device, autocast_dtype: torch.dtype | None,
-                channels_last: bool, data_info: dict, **extra) -> dict:
+def make_config(args, hardware: Hardware, data_info: dict, **extra) -> dict:
     """Everything a run's outputs should carry: flags, resolved device, data, versions."""
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "no_progress")}
-    config = {"args": flags, "device": str(device),
-              "precision": "bf16" if autocast_dtype is not None else "fp32",
-              "channels_last": channels_last, "data": data_info,
-              "environment": environment(), "command": " ".join(["python", *sys.argv]),
-              **extra}
+    config = {"args": flags, "device": str(hardware.device), "precision": hardware.precision,
+              "channels_last": hardware.channels_last, "cuda_graphs": hardware.cuda_graphs,
+              "data": data_info, "environment": environment(),
+              "command": " ".join(["python", *sys.argv]), **extra}
     # Plain JSON types only (torch.__version__ is a str subclass that weights_only=True
     # checkpoints refuse), so the config goes into the JSON and the checkpoint alike.
     return json.loads(json.dumps(config, default=str))
@@ -123,6 +138,7 @@ def environment() -> dict:
 
 
 def format_duration(seconds: float) -> str:
+    """1m05s, or 1h02m05s."""
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)

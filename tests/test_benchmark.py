@@ -15,8 +15,10 @@ def test_benchmark_writes_json(tmp_path):
     assert bench["device"] == "cpu" and bench["torch"]
     assert list(bench["models"]) == ["lenet"]
     lenet = bench["models"]["lenet"]
-    for key in ("pipeline_img_s", "step_img_s", "naive_img_s"):
+    for key in ("pipeline_img_s", "eager_img_s", "naive_img_s"):
         assert isinstance(lenet[key], float) and lenet[key] > 0, key
+    assert lenet["graphed_img_s"] is None and lenet["cuda_graphs"] is False  # no CUDA here
+    assert "graphed" in result.stdout and "a/b" in result.stdout
     assert lenet["batch_size"] == 64 and lenet["parameters"] == 390_410
     assert bench["steps"] == 2 and "benchmark.py" in bench["command"]
 

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 from dataloaders import TensorBatches
-from trainer import Trainer, TrainingDiverged, evaluate
+from evaluation import evaluate
+from trainer import Trainer, TrainingDiverged
 
 
 def blobs(n, seed, flip=False):
@@ -54,14 +55,12 @@ def test_early_stopping_restores_the_best_not_the_last_weights(tmp_path):
     # Validation labels are the opposite of training labels: the more it learns, the
     # worse validation gets, so the first check is the best and training stops 4 checks on.
     seen = []
-    trainer = make_trainer(tmp_path, flip_val=True, epochs=50, patience=4)
-    original_save = trainer._write_checkpoint
 
-    def remember_weights():
+    def remember_weights(_run):  # called after each check's save, and once at the end
         seen.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
-        original_save()
 
-    trainer._write_checkpoint = remember_weights
+    trainer = make_trainer(tmp_path, flip_val=True, epochs=50, patience=4,
+                           on_check=remember_weights)
     run = trainer.train()
     assert run["status"] == "early_stopped"
     assert len(run["history"]) == 5
@@ -138,27 +137,15 @@ def test_resume_continues_exactly(tmp_path):
     """A run stopped after some checks and resumed gives the same history as one that ran
     through (CPU, deterministic)."""
     full = make_trainer(tmp_path / "a", epochs=3, patience=0).train()
-    part = make_trainer(tmp_path / "b", epochs=3, patience=0)
-    calls = []
 
-    class Stop(Exception):
+    class Stop(BaseException):  # like a kill: not caught as a failing callback
         pass
 
-    def stop_after_three(_run):
-        calls.append(1)
-
-    part.on_check = stop_after_three
-    part._last_callback = -math.inf
-    original = part._check
-
-    def check_then_maybe_die():
-        result = original()
-        if len(part.history) == 3:
-            part._write_checkpoint()
+    def die_after_three(run):  # on_check comes after the check's checkpoint is written
+        if len(run["history"]) == 3:
             raise Stop
-        return result
 
-    part._check = check_then_maybe_die
+    part = make_trainer(tmp_path / "b", epochs=3, patience=0, on_check=die_after_three)
     with pytest.raises(Stop):
         part.train()
     resumed = make_trainer(tmp_path / "b", epochs=3, patience=0, init_seed=99)  # weights overwritten
@@ -175,7 +162,7 @@ def test_run_names_with_dots_and_a_failing_callback(tmp_path):
         raise RuntimeError("figure failed")
 
     trainer = make_trainer(tmp_path, epochs=1, on_check=broken)
-    trainer.run_path = tmp_path / "task2_model22_p0.1"
+    trainer.store.run_path = tmp_path / "task2_model22_p0.1"
     run = trainer.train()  # the callback's failure is reported, training goes on
     assert run["final"] is not None
     assert (tmp_path / "task2_model22_p0.1.json").is_file()

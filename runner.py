@@ -1,0 +1,176 @@
+"""What every task script does with its models, written once: check --resume, choose the
+device, then for each seed and model load the data, build the model and optimizer, describe
+the run and train it with the Trainer.
+
+A task script describes each model as a `Job` and calls `run_jobs(args, jobs)`.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+from cli import UserError
+from dataloaders import CifarData, load_cifar10
+from plots import parameter_table
+from runs import ensure_output_dir
+from trainer import Trainer
+from utils import Hardware, format_duration, make_config, resolve_hardware, seed_everything
+
+# Flags that may change when a run is resumed: how long and where it runs, not what it
+# learns (--model, --plot-only, --seeds pick which runs a command makes, not a run's content).
+RESUMABLE_FLAGS = ("resume", "epochs", "patience", "device", "cuda_graphs", "data_dir",
+                   "output_dir", "no_progress", "debug", "plot_only", "model", "seeds")
+
+
+@dataclass
+class Job:
+    """One model of a task, trained once per seed: how to build it and how to train it.
+
+    `config` is what the run records besides the flags (model, label, optimizer, lr, ...);
+    `data` holds extra `load_cifar10` options (normalization, image_size, resize_mode, ...).
+    epochs/patience/stop_metric None take the command's --epochs/--patience/
+    --early-stop-metric.
+    """
+    run_name: str
+    build_model: Callable[[], nn.Module]
+    optimizer: str  # "SGD" or "Adam", the course's, with PyTorch's defaults otherwise
+    lr: float
+    batch_size: int
+    config: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    epochs: int | None = None
+    patience: int | None = None
+    stop_metric: str | None = None
+
+
+def make_optimizer(kind: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """SGD (no momentum, as the course) or Adam (default betas and eps) over the parameters
+    that train."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if kind == "SGD":
+        return torch.optim.SGD(params, lr=lr)
+    if kind == "Adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def seed_runs(args) -> list[tuple[int, str]]:
+    """(seed, run-name suffix) for each run that --seed/--seeds ask for."""
+    n = getattr(args, "seeds", 1)
+    if n == 1:
+        return [(args.seed, "")]
+    return [(args.seed + i, f"_seed{args.seed + i}") for i in range(n)]
+
+
+def run_names(args, jobs: Iterable[Job]) -> list[str]:
+    return [job.run_name + suffix for _, suffix in seed_runs(args) for job in jobs]
+
+
+def check_resume(args, run_names: Iterable[str]) -> None:
+    """Before anything is loaded: --resume needs at least one of the command's checkpoints."""
+    if not args.resume:
+        return
+    paths = [Path(args.output_dir) / f"{name}.pt" for name in run_names]
+    if not any(p.is_file() for p in paths):
+        raise UserError(f"--resume: no checkpoint to resume ({', '.join(map(str, paths))}); "
+                        "run without --resume to start training", exit_code=2)
+
+
+def setup_run(args) -> Hardware:
+    """Check that --output-dir is writable (before any training), decide the hardware,
+    seed."""
+    ensure_output_dir(args.output_dir)
+    hardware = resolve_hardware(args)
+    seed_everything(args.seed)
+    return hardware
+
+
+def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None
+             ) -> dict[str, dict]:
+    """Train every job for every seed of --seed/--seeds; {run name: run}.
+
+    Each model's initialisation is seeded by itself (not by what ran before it); the data
+    is loaded once per seed, batch size and data options.
+    """
+    check_resume(args, run_names(args, jobs))
+    hardware = setup_run(args)
+    runs = {}
+    for seed, suffix in seed_runs(args):
+        loaded: dict[tuple, CifarData] = {}
+        for job in jobs:
+            key = (job.batch_size, tuple(sorted(job.data.items())))
+            if key not in loaded:
+                loaded[key] = load_cifar10(
+                    args.data_dir, job.batch_size, seed=seed, device=hardware.device,
+                    subset=args.subset, channels_last=hardware.channels_last,
+                    progress=not args.no_progress, **job.data)
+            data = loaded[key]
+            seed_everything(seed)
+            model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
+            optimizer = make_optimizer(job.optimizer, model, job.lr)
+            stopping = {"stop_metric": job.stop_metric or args.early_stop_metric,
+                        "patience": args.patience if job.patience is None else job.patience,
+                        "epochs": job.epochs or args.epochs}
+            config = make_config(args, hardware, data.info, seed=seed,
+                                 parameters=parameter_table(model)[1], optimizer=job.optimizer,
+                                 lr=job.lr, batch_size=job.batch_size, **stopping, **job.config)
+            runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
+                                              run_name=job.run_name + suffix, config=config,
+                                              on_check=on_check, **stopping)
+    return runs
+
+
+def throttled(callback: Callable[[dict], None] | None, seconds: float = 20.0
+              ) -> Callable[[dict], None] | None:
+    """`callback` at most every `seconds` while a run goes on, and always once it has ended
+    (redrawing figures takes about 0.5 s: not at every check of a fast run)."""
+    if callback is None:
+        return None
+    last = [-float("inf")]
+
+    def call(run: dict) -> None:
+        now = time.monotonic()
+        if run.get("status") != "running" or run.get("final") is not None or \
+                now - last[0] >= seconds:
+            last[0] = now
+            callback(run)
+    return call
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, args,
+        hardware: Hardware, *, run_name: str, config: dict, stop_metric: str, patience: int,
+        epochs: int, on_check: Callable[[dict], None] | None = None) -> dict:
+    """Train `model` on `data` with the common flags in `args`; the run goes to
+    `<args.output_dir>/<run_name>.json/.pt`."""
+    run_path = Path(args.output_dir) / run_name
+    resume = args.resume
+    if resume and not (run_path.parent / f"{run_name}.pt").is_file():
+        # The command had other runs to resume (check_resume); this one had not started yet.
+        print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
+        resume = False
+    resume_command = " ".join(["python", *[a for a in sys.argv if a != "--resume"], "--resume"])
+    trainer = Trainer(model, optimizer, data.train, data.val, test=data.test,
+                      train_eval=data.train_eval, train_full=data.train_full,
+                      epochs=epochs, patience=patience, stop_metric=stop_metric,
+                      device=hardware.device, autocast_dtype=hardware.autocast_dtype,
+                      cuda_graphs=hardware.cuda_graphs, run_path=run_path, config=config,
+                      progress=not args.no_progress, on_check=throttled(on_check),
+                      resume_may_differ=RESUMABLE_FLAGS, resume_command=resume_command)
+    print(f"{run_name}: {len(data.train)} batches/epoch, a check every {trainer.check_every} "
+          f"steps, up to {epochs} epochs, early stop on {stop_metric} after "
+          f"{patience or 'no'} checks without a new best"
+          + (", CUDA graphs" if hardware.cuda_graphs else "")
+          + (" (resuming)" if resume else ""))
+    run = trainer.train(resume=resume)
+    final = run["final"]
+    print(f"{run_name}: best check at epoch {final.get('best_epoch', float('nan')):.2f} -> "
+          + ", ".join(f"{s} loss {final[s]['loss']:.4f} acc {final[s]['accuracy']:.4f}"
+                      for s in ("train", "val", "test") if s in final)
+          + f" ({format_duration(run['timings']['train_s'])}, {run['status']})")
+    return run
