@@ -190,6 +190,126 @@ def final_table(runs: dict[str, dict | list[dict]],
     return text, "\n".join(md) + "\n"
 
 
+def _group(run_or_runs) -> list[dict]:
+    return list(run_or_runs) if isinstance(run_or_runs, (list, tuple)) else [run_or_runs]
+
+
+def _test_final(run: dict) -> dict:
+    return (run.get("final") or {}).get("test") or {}
+
+
+def confusion_counts(run_or_runs) -> tuple[np.ndarray | None, int]:
+    """The test confusion matrix (row = true class, column = predicted), summed over the
+    runs that recorded one, and how many did; (None, 0) when none did."""
+    matrices = [np.asarray(_test_final(r)["confusion_matrix"], dtype=np.int64)
+                for r in _group(run_or_runs) if _test_final(r).get("confusion_matrix")]
+    if not matrices:
+        return None, 0
+    return np.sum(matrices, axis=0), len(matrices)
+
+
+def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: str = "",
+                   classes: Sequence[str] | None = None) -> Path:
+    """The test confusion matrix of a run (several seeds of one model: their counts summed,
+    as the title says): counts in the cells, colour = the share of the true class (row),
+    the diagonal is each class's accuracy. Needs final["test"]["confusion_matrix"]."""
+    if classes is None:
+        from dataloaders import CLASSES as classes
+    counts, n_runs = confusion_counts(run_or_runs)
+    if counts is None:
+        raise ValueError("no run has a test confusion matrix (final['test']"
+                         "['confusion_matrix']; runs made before it was recorded have none)")
+    if counts.shape != (len(classes), len(classes)):
+        raise ValueError(f"confusion matrix of shape {counts.shape} for {len(classes)} classes")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float),
+                       where=totals > 0)
+    n_total = len(_group(run_or_runs))
+    summed = (f"counts summed over {n_runs} seeds" if n_runs == n_total else
+              f"counts summed over the {n_runs} of {n_total} runs that recorded them")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.6, 6.6))
+    from matplotlib.colors import PowerNorm
+    # square-root colour scale: a 10 % confusion is clearly visible beside 80 % diagonals
+    image = ax.imshow(shares, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0))
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{counts[i, j]:,}", ha="center", va="center", fontsize=7,
+                    color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    accuracy = np.trace(counts) / counts.sum() if counts.sum() else float("nan")
+    head = title or "Test confusion matrix"
+    ax.set_title(f"{head}\n(test accuracy {accuracy:.4f}"
+                 + (f"; {summed}" if n_runs > 1 or n_runs != n_total else "") + ")",
+                 fontsize=10)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("share of the true class (row; square-root scale)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def most_confused(counts: np.ndarray, classes: Sequence[str], n: int = 3
+                  ) -> list[tuple[str, str, int, float]]:
+    """The `n` largest off-diagonal cells: (true, predicted, count, share of the true class);
+    ties by class order."""
+    totals = counts.sum(axis=1)
+    cells = [(-int(counts[i, j]), i, j) for i in range(len(classes))
+             for j in range(len(classes)) if i != j and counts[i, j] > 0]
+    return [(classes[i], classes[j], -c, -c / totals[i] if totals[i] else float("nan"))
+            for c, i, j in sorted(cells)[:n]]
+
+
+def per_class_table(runs: dict[str, dict | Sequence[dict]],
+                    classes: Sequence[str] | None = None) -> str:
+    """Markdown: per-class test accuracy, one row per class and one column per model
+    (several seeds: mean ± std), '-' where a run has no per-class data; a last row with the
+    overall test accuracy; then each model's three most confused (true -> predicted) pairs,
+    from the confusion counts summed over its seeds."""
+    if classes is None:
+        from dataloaders import CLASSES as classes
+    labels = list(runs)
+    groups = {label: _group(runs[label]) for label in labels}
+
+    def header(label: str) -> str:
+        n = len(groups[label])
+        return label + (f" ({n} seeds)" if n > 1 else "")
+
+    lines = ["| class | " + " | ".join(header(label) for label in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for k, name in enumerate(classes):
+        cells = []
+        for label in labels:
+            values = [(_test_final(r).get("per_class_accuracy") or [None] * len(classes))[k]
+                      for r in groups[label]]
+            cells.append(format_mean_std(values, digits=3))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| **all (test accuracy)** | " + " | ".join(
+        format_mean_std([_test_final(r).get("accuracy") for r in groups[label]], digits=3)
+        for label in labels) + " |")
+    lines += ["", "Most confused (true -> predicted: test images, share of the true class):", ""]
+    for label in labels:
+        counts, n_runs = confusion_counts(groups[label])
+        if counts is None:
+            finals = [r.get("final") for r in groups[label]]
+            why = ("no final evaluation in its run file yet (status "
+                   + ", ".join(sorted({str(r.get('status', '?')) for r in groups[label]})) + ")"
+                   if not any(finals) else "no per-class data (the run predates it)")
+            lines.append(f"- {label}: {why}")
+            continue
+        pairs = ", ".join(f"{t} -> {p}: {c:,} ({s:.1%})"
+                          for t, p, c, s in most_confused(counts, classes))
+        lines.append(f"- {label}: {pairs or 'none'}"
+                     + (f" (summed over {n_runs} seeds)" if n_runs > 1 else ""))
+    return "\n".join(lines) + "\n"
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         description="Redraw <prefix>_loss.png and <prefix>_accuracy.png from saved run JSON "

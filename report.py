@@ -1,41 +1,98 @@
-"""The report's skeleton, with evidence: every figure and table of the assignment, beside the
-original report's numbers, from the saved runs alone (nothing is trained or guessed).
+"""The report, with evidence: REPORT.md and every figure it embeds, drawn from run files alone
+(nothing is trained or guessed), beside the original 2019 student report's numbers.
 
-    python report.py                      # reads plots/, writes plots/REPORT.md
+    python report.py                                   # results/ -> plots/REPORT.md + figures
+    python report.py --results results --output-dir /tmp/report
+    python report.py --results plots --own-runs        # the runs the task scripts wrote to plots/
 
-It reads the run JSON files that the task scripts wrote (`task1_lenet*.json`,
-`task2_model21*.json`, `task2_model22*.json`, `task3_resnet18*.json`; a `--seeds N` run
-gives mean ± std) and embeds the figures found beside them. A run that is missing is listed
-with the command that makes it, never filled in. ResNet18 numbers are shown as transfer
-learning only when the run started from torchvision's ImageNet file (checked by its SHA-256).
+The runs the report cites are named in one place, `CITED` below: per model, which run files
+(glob patterns relative to --results; several files are seeds of one model: mean ± std) and the
+command that made them. From those it draws the loss and accuracy figures of each task, one
+confusion-matrix figure per model whose run recorded one, and writes the per-class table. A
+cited run that is missing is listed with the command that makes it, never filled in. ResNet18
+numbers count as transfer learning only when the run started from torchvision's ImageNet file
+(checked by its SHA-256 when it was trained). Every other run file under --results is listed
+under "Other runs".
 """
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
 from task1_lenet import LeNet
 from task2_models import REPORT as REPORT_TASK2
 from cli import ArgumentParser, UserError, run_cli
-from plots import final_table, format_mean_std, format_parameter_table
-from runs import atomic_write_text, find_runs, load_run
+from dataloaders import CLASSES
+from plots import (confusion_counts, final_table, format_mean_std, format_parameter_table,
+                   per_class_table, plot_confusion, plot_runs)
+from runs import atomic_write_text, load_run
 from utils import format_duration
 
-# The original report's numbers (../shared/SPEC.md). Task 3: the report's own ResNet18 run
-# re-initialised the pretrained weights (about 0.62 test); other students reached 0.85-0.89.
+# ================================================================================================
+# THE CITED RUNS: the one place that says which runs REPORT.md cites. Edit here.
+#   run name -> label; files: glob patterns relative to --results (the first pattern that
+#   matches gives the run's files; several files are seeds of one model); command: what made
+#   them, with DATA for the data source and S for the seed; missing: why the run is absent,
+#   when it cannot be made here.
+# Choice as of 2026-11-27, to be set when the CPU runs in results/cpu-2026-11-27/ finish
+# (LeNet: e.g. "cpu-2026-11-27/task1_lenet_seed*.json" with --patience 0 --seeds 3).
+# ================================================================================================
+CITED = {
+    "task1_lenet": {
+        "label": "LeNet (Task 1)",
+        "files": ["h200-2026-11-27/default-run/task1_lenet.json"],
+        "command": "python task1_lenet.py --data-dir DATA --no-progress",
+    },
+    "task2_model21": {
+        "label": "Model 2.1",
+        "files": ["h200-2026-11-27/model21-40ep/task2_model21_seed*.json"],
+        "command": "python task2_models.py --model 2.1 --epochs 40 --patience 0 --seed S "
+                   "--data-dir DATA --no-progress  # S = 0, 1, 2",
+    },
+    "task2_model22": {
+        "label": "Model 2.2",
+        "files": ["cpu-2026-11-27/task2_model22.json"],
+        "command": "python task2_models.py --model 2.2 --patience 0 --data-dir DATA "
+                   "--no-progress",
+    },
+    "task3_resnet18": {
+        "label": "ResNet18 (Task 3)",
+        "files": [],
+        "command": "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth",
+        "missing": "the ImageNet weights cannot be had on the machines these runs were made "
+                   "on (no network; none in the GPU machine's torch hub cache, see "
+                   "h200-2026-11-27/device.txt); run it where the file is",
+    },
+}
+DATA_NOTE = ("DATA: the JPEG copy of CIFAR-10 (quality 75), the full data set as a local "
+             "archive; any source `--data-dir` accepts works (README, 'Offline'), or leave the "
+             "flag out to download CIFAR-10")
+
+# A task script's own output folder (e.g. plots/ after `python task2_models.py`): each run
+# under the name the script gives it (`--own-runs`).
+TASK_OUTPUT_RUNS = {
+    name: {"label": spec["label"], "files": [f"{name}_seed*.json", f"{name}.json"],
+           "command": command}
+    for (name, spec), command in zip(CITED.items(), (
+        "python task1_lenet.py --data-dir DATA",
+        "python task2_models.py --model 2.1 --data-dir DATA",
+        "python task2_models.py --model 2.2 --data-dir DATA",
+        "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth  # on a GPU"))
+}
+
+# The original 2019 student report's numbers (Task 2's: REPORT in task2_models.py). Task 3:
+# the report's own ResNet18 run re-initialised the pretrained weights (about 0.62 test);
+# other students reached 0.85-0.89.
 REPORT_TASK1 = {"train": {"accuracy": 0.9041}, "val": {"accuracy": 0.7214},
                 "test": {"accuracy": 0.7206}}
 REPORT_RESNET_TEST = 0.62
+ORIGINAL = ("the original 2019 student report (its numbers are in this repository: "
+            "`REPORT_TASK1` and `REPORT_RESNET_TEST` in report.py, `REPORT` in task2_models.py), "
+            "measured on the original CIFAR-10")
 
-DATA = "--data-dir ../shared/data/cifar10-jpeg.tar.gz"
-RUNS = {  # run name -> (label, the command that makes it)
-    "task1_lenet": ("LeNet (Task 1)", f"python task1_lenet.py {DATA}"),
-    "task2_model21": ("Model 2.1", f"python task2_models.py --model 2.1 {DATA}"),
-    "task2_model22": ("Model 2.2", f"python task2_models.py --model 2.2 {DATA}"),
-    "task3_resnet18": ("ResNet18 (Task 3)",
-                       f"python task3_resnet.py {DATA} --weights resnet18-f37072fd.pth  # on a GPU"),
-}
 FIGURES = {
     "Task 1a: loss": "task1_loss.png", "Task 1b: accuracy": "task1_accuracy.png",
     "Task 2.3: accuracy": "task2_accuracy.png", "Task 2.4: loss": "task2_loss.png",
@@ -45,12 +102,108 @@ FIGURES = {
     "Task 3f: last-layer activations": "task3f_last_layer_activations.png",
     "Task 3g: first-layer filters": "task3g_first_layer_filters.png",
 }
+# Figures that need a saved model, not a run file (`python task3_visualisation.py`).
+MODEL_FIGURES = {"task3e_first_layer_activations.png", "task3f_last_layer_activations.png",
+                 "task3g_first_layer_filters.png"}
+SHORT = {"task1_lenet": "LeNet", "task2_model21": "Model 2.1", "task2_model22": "Model 2.2",
+         "task3_resnet18": "ResNet18"}
 
 
-def load_group(out: Path, run_name: str) -> list[dict]:
-    return [load_run(p) for p in find_runs(out, run_name)]
+# --------------------------------------------------------------------------- finding runs
+def _seed_order(path: Path) -> tuple:
+    m = re.search(r"_seed(\d+)$", path.name.removesuffix(".json"))
+    return (str(path.parent), int(m.group(1)) if m else -1, path.name)
 
 
+def cited_files(results: Path, spec: dict) -> list[Path]:
+    """The files of the first pattern of `spec` that matches any (seeds in numeric order)."""
+    for pattern in spec.get("files", []):
+        matches = sorted((p for p in results.glob(pattern) if p.is_file()), key=_seed_order)
+        if matches:
+            return matches
+    return []
+
+
+def run_label(results: Path, path: Path) -> str:
+    """A run file's path inside the results folder, without .json."""
+    try:
+        return path.relative_to(results).as_posix().removesuffix(".json")
+    except ValueError:
+        return path.name.removesuffix(".json")
+
+
+def run_date(results: Path, path: Path) -> str:
+    """The date in the name of the folder holding the run (machine-and-date folders, e.g.
+    h200-2026-11-27/); run files carry no date themselves."""
+    try:
+        parts = path.relative_to(results).parts[:-1]
+    except ValueError:
+        parts = ()
+    for part in parts:
+        m = re.search(r"\d{4}-\d{2}-\d{2}", part)
+        if m:
+            return f"{m.group(0)} (`{part}/`)"
+    return "-"
+
+
+def shown_command(command: str) -> str:
+    """A recorded command as shown: the --data-dir value (a path on the machine that ran it)
+    becomes DATA."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        tokens = command.split()
+    out, i = [], 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t == "--data-dir" and i + 1 < len(tokens):
+            out += [t, "DATA"]
+            i += 2
+            continue
+        out.append("--data-dir=DATA" if t.startswith("--data-dir=") else t)
+        i += 1
+    return " ".join(out)
+
+
+def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """A command for comparison: (script and positional arguments, sorted (flag, value)
+    pairs), without comment, interpreter and --output-dir; the data source as DATA, the seed
+    as S."""
+    tokens = shown_command(command.split("#", 1)[0]).split()
+    if tokens and tokens[0].startswith("python"):
+        tokens = tokens[1:]
+    positional, flags, i = [], [], 0
+    while i < len(tokens):
+        t = tokens[i]
+        if not t.startswith("--"):
+            positional.append(t)
+            i += 1
+            continue
+        flag, _, value = t.partition("=")
+        if not value and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+            value = tokens[i + 1]
+            i += 1
+        i += 1
+        if flag == "--output-dir":
+            continue
+        flags.append((flag, "S" if flag == "--seed" else value))
+    return positional, sorted(flags)
+
+
+def command_differs(spec_command: str, run: dict) -> str | None:
+    """The run's recorded command (as shown) when it is not the cited one, else None."""
+    recorded = (run.get("config") or {}).get("command")
+    if not recorded or _normalised(recorded) == _normalised(spec_command):
+        return None
+    return shown_command(recorded)
+
+
+def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]]:
+    return {name: [(p, load_run(p)) for p in cited_files(results, spec)]
+            for name, spec in cited.items()}
+
+
+# --------------------------------------------------------------------------- cells
 def is_imagenet(group: list[dict]) -> bool:
     return bool(group) and all(r.get("config", {}).get("pretrained_source") == "imagenet"
                                for r in group)
@@ -62,36 +215,115 @@ def acc_cell(group: list[dict], split: str = "test") -> str:
     return cell + (f" ({len(group)} seeds)" if len(group) > 1 and cell != "-" else "")
 
 
+def _no_final(group: list[dict]) -> str | None:
+    """'status running at epoch 25.5' for the runs of a group without a final evaluation."""
+    open_runs = [r for r in group if not r.get("final")]
+    if not open_runs:
+        return None
+    return "; ".join(f"status {r.get('status', '?')} at epoch "
+                     f"{(r.get('history') or [{}])[-1].get('epoch', 0):.1f} of "
+                     f"{(r.get('config') or {}).get('epochs', '?')}" for r in open_runs)
+
+
 def provenance(group: list[dict]) -> tuple[str, str, str, str]:
-    """(device, data source, wall time, command) of a run group."""
+    """(device, torch version, data source, training time) of a run group."""
     cfg = group[0].get("config", {})
     env = cfg.get("environment", {})
     device = cfg.get("device", "?")
-    device += f" ({env['gpu']})" if env.get("gpu") else f" ({env.get('threads', '?')} threads)"
-    device += f", {cfg.get('precision', '?')}, torch {env.get('torch', '?')}"
+    threads = env.get("threads", "?")
+    device += (f" ({env['gpu']})" if env.get("gpu") else
+               f" ({threads} thread{'' if threads == 1 else 's'})")
+    device += f", {cfg.get('precision', '?')}"
     data = cfg.get("data", {})
-    source = {"archive": "JPEG copy" if "jpeg" in str(data.get("path", "")).lower() else "archive",
-              "cifar-10-batches-py": "original CIFAR-10"}.get(data.get("kind"), data.get("kind", "?"))
+    source = {"archive": "JPEG copy of CIFAR-10" if "jpeg" in str(data.get("path", "")).lower()
+              else "archive",
+              "cifar-10-batches-py": "original CIFAR-10"}.get(data.get("kind"),
+                                                               data.get("kind", "?"))
     if data.get("n_train") and data["n_train"] < 45000:
         source += f" (subset: {data['n_train']} train)"
     times = [r.get("timings", {}).get("train_s", 0) for r in group]
     wall = format_duration(sum(times) / len(times)) + (" each" if len(group) > 1 else "")
-    return device, source, wall, cfg.get("command", "?")
+    return device, env.get("torch", "?"), source, wall
 
 
-def build_report(out: Path) -> tuple[str, list[str]]:
-    """REPORT.md's text and the list of missing runs."""
-    groups = {name: load_group(out, name) for name in RUNS}
+def _one_or_list(group: list[dict]):
+    return group if len(group) > 1 else group[0]
+
+
+# --------------------------------------------------------------------------- figures
+def draw_figures(results: Path, out: Path, cited: dict | None = None) -> list[Path]:
+    """Every figure REPORT.md embeds that run files can give, drawn into `out`."""
+    cited = CITED if cited is None else cited
+    groups = {n: [r for _, r in g] for n, g in load_groups(results, cited).items()}
+    paths = []
+    lenet = groups.get("task1_lenet")
+    if lenet:
+        paths += [plot_runs({"LeNet": _one_or_list(lenet)}, m, out / f"task1_{m}.png",
+                            title=f"Task 1: LeNet {m}") for m in ("loss", "accuracy")]
+    task2 = {SHORT[n]: _one_or_list(groups[n]) for n in ("task2_model21", "task2_model22")
+             if groups.get(n)}
+    if task2:
+        paths += [plot_runs(task2, m, out / f"task2_{m}.png", title=f"Task 2: {m}")
+                  for m in ("accuracy", "loss")]
+    resnet = groups.get("task3_resnet18")
+    if is_imagenet(resnet or []):
+        paths += [plot_runs({"ResNet18": _one_or_list(resnet)}, m, out / f"task3_{m}.png",
+                            title=f"Task 3: ResNet18 {m}") for m in ("accuracy", "loss")]
+        if groups.get("task2_model21"):
+            paths.append(plot_runs({"Model 2.1": _one_or_list(groups["task2_model21"]),
+                                    "ResNet18": _one_or_list(resnet)}, "loss",
+                                   out / FIGURES["Task 3d: loss, Model 2.1 and ResNet18"],
+                                   title="Task 3d: loss of Model 2.1 and ResNet18"))
+    for name, group in groups.items():
+        if group and confusion_counts(group)[0] is not None and (
+                name != "task3_resnet18" or is_imagenet(group)):
+            paths.append(plot_confusion(group, out / confusion_figure(group),
+                                        f"{SHORT.get(name, name)}: test confusion matrix",
+                                        CLASSES))
+    return paths
+
+
+def confusion_figure(group: list[dict]) -> str:
+    return f"confusion_{(group[0].get('config') or {}).get('model', 'model')}.png"
+
+
+def _figures(out: Path, keys: list[str], drawn: set[str] | None) -> list[str]:
+    lines = []
+    for key in keys:
+        name = FIGURES[key]
+        if (drawn is None or name in drawn or name in MODEL_FIGURES) and (out / name).is_file():
+            lines += [f"**{key}**", "", f"![{key}]({name})", ""]
+        elif drawn is not None and name not in MODEL_FIGURES:
+            lines += [f"**{key}**: missing (its runs are not in the results folder)", ""]
+        else:
+            lines += [f"**{key}**: missing (`{name}` is not in the output folder)", ""]
+    return lines
+
+
+# --------------------------------------------------------------------------- the report
+def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
+                 drawn: set[str] | None = None) -> tuple[str, list[str]]:
+    """REPORT.md's text and the list of missing runs.
+
+    `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
+    its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
+    `draw_figures` made (None: embed whatever figure files are in `output_dir`).
+    """
+    results = Path(results)
+    out = Path(output_dir) if output_dir is not None else results
+    cited = CITED if cited is None else cited
+    loaded = load_groups(results, cited)
+    groups = {n: [r for _, r in g] for n, g in loaded.items()}
     missing = [name for name, g in groups.items() if not g]
-    resnet_real = is_imagenet(groups["task3_resnet18"])
+    resnet_real = is_imagenet(groups.get("task3_resnet18", []))
     lines = [
         "# TDT4265 Assignment 3: results",
         "",
-        f"Generated by `python report.py --output-dir {out}` on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the saved runs in `{out}/`. "
-        "Every number below was read from a run's JSON; each run's command, device and time "
-        "are in the last table. 'Report' is the original 2019 student report "
-        "(../shared/SPEC.md), measured on the original CIFAR-10; ours on the data named.",
+        f"Generated by `python report.py --results {results} --output-dir {out}` on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the run files in `{results}/` "
+        "alone. Every number below was read from a run's JSON; each run's command, device, "
+        "date and time are in the last tables. 'Report' is " + ORIGINAL + "; ours on the data "
+        "named. " + DATA_NOTE + ".",
         "",
         "## Summary: ours beside the original report (test accuracy)",
         "",
@@ -105,28 +337,29 @@ def build_report(out: Path) -> tuple[str, list[str]]:
         "task3_resnet18": (REPORT_RESNET_TEST, "the report re-initialised the ImageNet weights; "
                            "other students: 0.85-0.89"),
     }
-    for name, (label, command) in RUNS.items():
+    for name, spec in cited.items():
         group = groups[name]
-        report, note = notes[name]
+        report, note = notes.get(name, ("-", ""))
         if not group:
-            ours = f"missing: `{command}`"
+            ours = f"missing: `{spec['command']}`"
         elif name == "task3_resnet18" and not resnet_real:
             ours = "not reproduced yet (the saved run did not start from ImageNet weights)"
         else:
             ours = acc_cell(group)
-        lines.append(f"| {label} | {ours} | {report} | {note} |")
+            if _no_final(group):
+                ours += f" (no final evaluation yet: {_no_final(group)})"
+        lines.append(f"| {spec['label']} | {ours} | {report} | {note} |")
 
     lines += ["", "## Task 1: LeNet", "", "### 1c: parameters per layer", "", "```",
               format_parameter_table(LeNet()), "```", ""]
-    if groups["task1_lenet"]:
-        text, md = final_table({"LeNet": groups["task1_lenet"]
-                                if len(groups["task1_lenet"]) > 1 else groups["task1_lenet"][0]},
+    if groups.get("task1_lenet"):
+        text, md = final_table({"LeNet": _one_or_list(groups["task1_lenet"])},
                                {"LeNet": REPORT_TASK1})
         lines += ["### 1b: final loss and accuracy (best checkpoint)", "", md]
-    lines += _figures(out, ["Task 1a: loss", "Task 1b: accuracy"])
+    lines += _figures(out, ["Task 1a: loss", "Task 1b: accuracy"], drawn)
 
     lines += ["## Task 2: Model 2.1 and Model 2.2", ""]
-    task2 = {RUNS[n][0]: (g if len(g) > 1 else g[0]) for n, g in groups.items()
+    task2 = {cited[n]["label"]: _one_or_list(g) for n, g in groups.items()
              if n.startswith("task2") and g}
     if task2:
         text, md = final_table(task2, {k: v for k, v in REPORT_TASK2.items() if k in task2})
@@ -134,20 +367,23 @@ def build_report(out: Path) -> tuple[str, list[str]]:
                   "The report's train columns are implausible (a 0.003 loss beside 0.909 "
                   "accuracy); ours are measured on the whole training split with the best "
                   "weights, in eval() mode.", ""]
-    lines += _figures(out, ["Task 2.3: accuracy", "Task 2.4: loss"])
+    lines += _figures(out, ["Task 2.3: accuracy", "Task 2.4: loss"], drawn)
 
     lines += ["## Task 3: ResNet18 transfer learning", ""]
     if resnet_real:
-        text, md = final_table({"ResNet18": groups["task3_resnet18"]
-                                if len(groups["task3_resnet18"]) > 1 else groups["task3_resnet18"][0]})
+        text, md = final_table({"ResNet18": _one_or_list(groups["task3_resnet18"])})
         lines += [md, ""]
-        lines += _figures(out, [k for k in FIGURES if k.startswith("Task 3")])
+        lines += _figures(out, [k for k in FIGURES if k.startswith("Task 3")], drawn)
     else:
+        why = cited.get("task3_resnet18", {}).get("missing")
         lines += ["**Not reproduced yet.** No run from torchvision's ImageNet weights "
-                  "(resnet18-f37072fd.pth) has been made on these machines (they cannot download "
-                  "it); figures from any other weights are not transfer-learning results and are "
-                  f"left out. Make it with `{RUNS['task3_resnet18'][1]}`, then "
-                  "`python task3_visualisation.py " + DATA + "` and `python report.py`.", ""]
+                  "(resnet18-f37072fd.pth) is among the results"
+                  + (f": {why}" if why else "") + ". Figures from any other weights are not "
+                  "transfer-learning results and are left out. Make it with "
+                  f"`{cited.get('task3_resnet18', TASK_OUTPUT_RUNS['task3_resnet18'])['command']}`"
+                  ", then `python task3_visualisation.py --data-dir DATA`.", ""]
+
+    lines += _per_class_section(cited, groups, out, drawn)
 
     lines += ["## Corrections to the original report", "",
               "- Curves are drawn against epochs (two checks an epoch), not the check index, so "
@@ -160,59 +396,112 @@ def build_report(out: Path) -> tuple[str, list[str]]:
               "possible for one model on one split; our table measures both on the same split.",
               ""]
 
-    lines += ["## Runs: command, device, data, time", "",
-              "| run | command | device | data | training time |", "|---|---|---|---|---|"]
-    for name, group in groups.items():
-        if group:
-            device, source, wall, command = provenance(group)
-            lines.append(f"| {name} | `{command}` | {device} | {source} | {wall} |")
-    known = {p for name in RUNS for p in find_runs(out, name)}
-    others = sorted(p for p in out.glob("*.json") if p not in known and p.name != "benchmark.json")
+    lines += ["## Runs: command, device, date, time", "", DATA_NOTE + ".", "",
+              "| run | files | command | device | torch | data | date | status | training time |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    notes_after = []
+    for name, pairs in loaded.items():
+        if not pairs:
+            continue
+        group = [r for _, r in pairs]
+        device, torch_version, source, wall = provenance(group)
+        files = ", ".join(f"`{run_label(results, p)}`" for p, _ in pairs)
+        dates = sorted({run_date(results, p) for p, _ in pairs})
+        statuses = ", ".join(sorted({str(r.get("status", "?")) for r in group}))
+        command = cited[name]["command"]
+        lines.append(f"| {SHORT.get(name, name)} | {files} | `{command}` | {device} | "
+                     f"{torch_version} | {source} | {', '.join(dates)} | {statuses} | {wall} |")
+        for p, r in pairs:
+            differs = command_differs(command, r)
+            if differs:
+                notes_after.append(f"- **Check the citation**: `{run_label(results, p)}` "
+                                   f"records the command `{differs}`, which differs from the "
+                                   f"cited one.")
+    if notes_after:
+        lines += [""] + notes_after
+
+    known = {p.resolve() for pairs in loaded.values() for p, _ in pairs}
     other_rows = []
-    for p in others:
+    for p in sorted(results.rglob("*.json")):
+        if p.resolve() in known or p.name == "benchmark.json":
+            continue
         try:
             run = load_run(p)
         except UserError:
-            continue  # not a run (e.g. a benchmark's JSON)
+            continue  # not a run
         test = ((run.get("final") or {}).get("test") or {}).get("accuracy")
-        other_rows.append(f"| {p.stem} | {'-' if test is None else f'{test:.4f}'} | "
-                          f"{run.get('status', '?')} | `{run.get('config', {}).get('command', '?')}` |")
+        device, torch_version, _, wall = provenance([run])
+        other_rows.append(
+            f"| {run_label(results, p)} | {'-' if test is None else f'{test:.4f}'} | "
+            f"{run.get('status', '?')} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
+            f"{device} | {run_date(results, p)} | {wall} |")
     if other_rows:
-        lines += ["", "## Other runs in this folder (variants, comparisons)", "",
-                  "| run | test acc | status | command |", "|---|---|---|---|", *other_rows]
+        lines += ["", "## Other runs in the results folder (variants, comparisons)", "",
+                  "| run | test acc | status | command | device | date | training time |",
+                  "|---|---|---|---|---|---|---|", *other_rows]
     if missing:
         lines += ["", "## Missing runs", ""]
-        lines += [f"- {RUNS[n][0]}: `{RUNS[n][1]}`" for n in missing]
+        for n in missing:
+            why = cited[n].get("missing")
+            lines.append(f"- {cited[n]['label']}: `{cited[n]['command']}`"
+                         + (f" (not made: {why})" if why else ""))
     return "\n".join(lines) + "\n", missing
 
 
-def _figures(out: Path, keys: list[str]) -> list[str]:
-    lines = []
-    for key in keys:
-        name = FIGURES[key]
-        if (out / name).is_file():
-            lines += [f"**{key}**", "", f"![{key}]({name})", ""]
+def _per_class_section(cited: dict, groups: dict, out: Path, drawn: set[str] | None
+                       ) -> list[str]:
+    shown = {SHORT.get(n, n): g for n, g in groups.items()
+             if g and (n != "task3_resnet18" or is_imagenet(g))}
+    lines = ["## Per-class test accuracy", ""]
+    if not shown:
+        return lines + ["No cited run is in the results folder.", ""]
+    lines += ["Per-class accuracy on the 10,000 test images (best checkpoint; several seeds: "
+              "mean ± std). '-': the run file has no per-class data (runs made before the "
+              "Trainer recorded it, or still running).", "",
+              per_class_table({k: _one_or_list(g) for k, g in shown.items()}, CLASSES)]
+    for label, group in shown.items():
+        name = confusion_figure(group)
+        if confusion_counts(group)[0] is None:
+            continue
+        if (drawn is None or name in drawn) and (out / name).is_file():
+            lines += [f"**{label}: test confusion matrix**", "", f"![{label}]({name})", ""]
         else:
-            lines += [f"**{key}**: missing (`{name}` is not in the output folder)", ""]
+            lines += [f"**{label}: test confusion matrix**: missing (`{name}` is not in the "
+                      "output folder)", ""]
     return lines
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description="Write REPORT.md from the saved runs and figures.")
+    parser = ArgumentParser(description="Write REPORT.md and the figures it embeds from the "
+                                        "run files under a results folder.")
+    parser.add_argument("--results", default="results",
+                        help="the folder holding the run files (default: results)")
     parser.add_argument("--output-dir", default="plots",
-                        help="where the runs and figures are, and REPORT.md goes (default: plots)")
+                        help="where REPORT.md and its figures go (default: plots)")
+    parser.add_argument("--own-runs", action="store_true",
+                        help="cite the runs the task scripts wrote into --results under their "
+                             "own names (task1_lenet.json, task2_model21.json, ...; e.g. "
+                             "--results plots) instead of the runs named in report.py")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
 def main(args: argparse.Namespace) -> Path:
-    out = Path(args.output_dir)
-    if not out.is_dir():
-        raise UserError(f"--output-dir {out} does not exist; run the task scripts first")
-    text, missing = build_report(out)
+    results, out = Path(args.results), Path(args.output_dir)
+    if not results.is_dir():
+        raise UserError(f"--results {results} is not a folder; give the folder holding the "
+                        "run files (default: results)")
+    cited = TASK_OUTPUT_RUNS if args.own_runs else CITED
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
+    drawn = {p.name for p in draw_figures(results, out, cited)}
+    text, missing = build_report(results, out, cited, drawn)
     path = out / "REPORT.md"
     atomic_write_text(path, text)
-    print(f"wrote {path}" + (f"; missing runs: {', '.join(missing)}" if missing else ""))
+    print(f"wrote {path} and {len(drawn)} figures"
+          + (f"; missing runs: {', '.join(missing)}" if missing else ""))
     return path
 
 

@@ -1,10 +1,16 @@
 import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import run_script
-from report import build_report
-from plots import final_table, mean_std, plot_runs
+from conftest import ROOT, run_script
+from dataloaders import CLASSES
+from report import CITED, TASK_OUTPUT_RUNS, build_report, shown_command
+from plots import final_table, mean_std, per_class_table, plot_confusion, plot_runs
 
 
 def run(name, test_acc, *, seed=0, source=None, gpu=None):
@@ -34,7 +40,7 @@ def test_mean_std_from_known_values():
 
 def test_report_lists_missing_runs_with_commands(tmp_path):
     write(tmp_path, "task1_lenet", run("lenet", 0.7251))
-    text, missing = build_report(tmp_path)
+    text, missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     assert missing == ["task2_model21", "task2_model22", "task3_resnet18"]
     assert "| LeNet (Task 1) | 0.7251 | 0.7206 |" in text
     assert "missing: `python task2_models.py --model 2.1" in text
@@ -51,7 +57,7 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     write(tmp_path, "task2_model22_p0.1", run("model22", 0.78))
     (tmp_path / "benchmark.json").write_text(json.dumps({"device": "cpu", "models": {}}))
     plot_runs({"x": run("x", 0.5)}, "loss", tmp_path / "task2_loss.png")
-    text, missing = build_report(tmp_path)
+    text, missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     assert missing == []
     assert "0.7200 ± 0.0163 (3 seeds)" in text
     assert "| Model 2.1 | 1.000 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
@@ -62,7 +68,8 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
 
 def test_report_command_writes_file(tmp_path):
     write(tmp_path, "task3_resnet18", run("resnet18", 0.88, source="imagenet", gpu="NVIDIA H100"))
-    result = run_script("report.py", "--output-dir", str(tmp_path))
+    result = run_script("report.py", "--results", str(tmp_path), "--output-dir", str(tmp_path),
+                        "--own-runs")
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
     assert "| ResNet18 (Task 3) | 0.8800 |" in text and "NVIDIA H100" in text
@@ -72,3 +79,175 @@ def test_band_figure_from_seeds(tmp_path):
     path = plot_runs({"LeNet": [run("a", 0.7, seed=s) for s in range(3)]}, "accuracy",
                      tmp_path / "band.png")
     assert path.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- per-class results
+def with_confusion(data, matrix):
+    matrix = np.asarray(matrix)
+    test = data["final"]["test"]
+    test["confusion_matrix"] = matrix.tolist()
+    test["per_class_accuracy"] = (np.diag(matrix) / matrix.sum(axis=1)).tolist()
+    test["accuracy"] = float(np.trace(matrix) / matrix.sum())
+    return data
+
+
+def matrix_with(confusions, n=200):
+    """n test images a class, all right except {(true, predicted): count}."""
+    m = np.diag([n] * 10)
+    for (t, p), c in confusions.items():
+        m[t, t] -= c
+        m[t, p] += c
+    return m
+
+
+CAT, DOG, TRUCK, AUTO = (CLASSES.index(c) for c in ("cat", "dog", "truck", "automobile"))
+
+
+def test_per_class_table_mean_std_missing_data_and_most_confused():
+    seeds = [with_confusion(run("model21", 0, seed=s), matrix_with(
+        {(CAT, DOG): 60 + 20 * s, (DOG, CAT): 30, (TRUCK, AUTO): 10})) for s in range(2)]
+    old = run("lenet", 0.7)  # a run made before per-class data was recorded
+    md = per_class_table({"Model 2.1": seeds, "LeNet": old}, CLASSES)
+    lines = md.splitlines()
+    assert lines[0] == "| class | Model 2.1 (2 seeds) | LeNet |"
+    # cat: 140/200 and 120/200 right -> 0.650 ± 0.050; LeNet has no per-class data
+    assert "| cat | 0.650 ± 0.050 | - |" in lines
+    assert "| dog | 0.850 ± 0.000 | - |" in lines and "| airplane | 1.000 ± 0.000 | - |" in lines
+    # overall: (2000 - 60 - 30 - 10) / 2000 and (2000 - 80 - 30 - 10) / 2000
+    assert "| **all (test accuracy)** | 0.945 ± 0.005 | 0.700 |" in lines
+    assert ("- Model 2.1: cat -> dog: 140 (35.0%), dog -> cat: 60 (15.0%), truck -> automobile: "
+            "20 (5.0%) (summed over 2 seeds)") in lines
+    assert "- LeNet: no per-class data (the run predates it)" in lines
+
+
+def test_confusion_figure_sums_seeds_and_refuses_runs_without_a_matrix(tmp_path):
+    seeds = [with_confusion(run("model22", 0, seed=s), matrix_with({(CAT, DOG): 50}))
+             for s in range(3)]
+    path = plot_confusion(seeds, tmp_path / "confusion_model22.png", "Model 2.2", CLASSES)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20000
+    with pytest.raises(ValueError, match="no run has a test confusion matrix"):
+        plot_confusion([run("lenet", 0.7)], tmp_path / "none.png", "LeNet", CLASSES)
+    assert not (tmp_path / "none.png").exists()
+
+
+# --------------------------------------------------------------------------- results folders
+def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
+    from report import draw_figures
+    results, out = tmp_path / "results", tmp_path / "out"
+    data_path = "../elsewhere/data/cifar10-jpeg.tar.gz"  # the data's path on the machine that ran it
+    lenet_dir = results / "gpu-2026-01-02" / "lenet"
+    lenet_dir.mkdir(parents=True)
+    for seed in (0, 1, 10):  # numeric seed order: 0, 1, 10
+        data = with_confusion(run("lenet", 0, seed=seed, gpu="NVIDIA H200"),
+                              matrix_with({(CAT, DOG): 40}))
+        data["config"]["device"] = "cuda"
+        data["config"]["command"] = (f"python task1_lenet.py --seed {seed} --data-dir {data_path} "
+                                     f"--output-dir x/s{seed}")
+        write(lenet_dir, f"task1_lenet_seed{seed}", data)
+    (results / "cpu-2026-01-03").mkdir()
+    m21 = run("model21", 0.77)
+    m21["config"]["command"] = f"python task2_models.py --model 2.1 --data-dir {data_path}"
+    write(results / "cpu-2026-01-03", "task2_model21", m21)
+    other = run("model22", 0.78)
+    other["config"]["command"] = f"python task2_models.py --model 2.2 --data-dir {data_path}"
+    write(results / "cpu-2026-01-03", "task2_model22_p0.1", other)
+    cited = {
+        "task1_lenet": {"label": "LeNet (Task 1)", "files": ["gpu-*/lenet/task1_lenet_seed*.json"],
+                        "command": "python task1_lenet.py --data-dir DATA --seed S"},
+        "task2_model21": {"label": "Model 2.1", "files": ["cpu-2026-01-03/task2_model21.json"],
+                          "command": "python task2_models.py --model 2.1 --epochs 40 "
+                                     "--data-dir DATA"},
+        "task2_model22": {"label": "Model 2.2", "files": ["nowhere/task2_model22.json"],
+                          "command": "python task2_models.py --model 2.2 --data-dir DATA"},
+        "task3_resnet18": {"label": "ResNet18 (Task 3)", "files": [],
+                           "command": "python task3_resnet.py --data-dir DATA",
+                           "missing": "no weights here"},
+    }
+    drawn = {p.name for p in draw_figures(results, out, cited)}
+    assert drawn == {"task1_loss.png", "task1_accuracy.png", "task2_accuracy.png",
+                     "task2_loss.png", "confusion_lenet.png"}
+    text, missing = build_report(results, out, cited, drawn)
+    assert missing == ["task2_model22", "task3_resnet18"]
+    assert "| LeNet (Task 1) | 0.9800 ± 0.0000 (3 seeds) | 0.7206 |" in text
+    files = ", ".join(f"`gpu-2026-01-02/lenet/task1_lenet_seed{s}`" for s in (0, 1, 10))
+    assert (f"| LeNet | {files} | `python task1_lenet.py --data-dir DATA --seed S` | "
+            "cuda (NVIDIA H200), bf16 | 2.x | JPEG copy of CIFAR-10 | 2026-01-02 "
+            "(`gpu-2026-01-02/`) | finished | 2m00s each |") in text
+    assert "| cat | 0.800 ± 0.000 | - |" in text
+    assert "![LeNet](confusion_lenet.png)" in text and "![Task 2.4: loss](task2_loss.png)" in text
+    # the cited command is checked against the recorded one (Model 2.1's lacks --epochs 40)
+    assert ("`cpu-2026-01-03/task2_model21` records the command `python task2_models.py "
+            "--model 2.1 --data-dir DATA`, which differs") in text
+    assert text.count("**Check the citation**") == 1
+    assert ("| cpu-2026-01-03/task2_model22_p0.1 | 0.7800 | finished | `python task2_models.py "
+            "--model 2.2 --data-dir DATA` | cpu (2 threads), bf16 | 2026-01-03 "
+            "(`cpu-2026-01-03/`) | 2m00s |") in text
+    assert "- ResNet18 (Task 3): `python task3_resnet.py --data-dir DATA` (not made: no weights " \
+           "here)" in text
+    assert "elsewhere" not in text and "nowhere" not in text
+
+
+def test_shown_command_hides_the_data_path_only():
+    assert shown_command("python a.py --data-dir ../elsewhere/x.tar.gz --seed 1") == \
+        "python a.py --data-dir DATA --seed 1"
+    assert shown_command("python a.py --data-dir=/abs/x --epochs 2") == \
+        "python a.py --data-dir=DATA --epochs 2"
+
+
+def test_report_errors_are_one_line(tmp_path):
+    result = run_script("report.py", "--results", str(tmp_path / "none"),
+                        "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "--results" in result.stderr and "is not a folder" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def repository_results(dest: Path) -> Path:
+    """A copy of results/ as a fresh clone would have it once results/ is committed: the
+    files git tracks or would add (not ignored, e.g. no checkpoints); the folder as is when
+    there is no git repository."""
+    source = ROOT / "results"
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        return Path(shutil.copytree(source, dest / "results"))
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard", "--", "results"],
+                            capture_output=True, text=True, check=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        if Path(rel).name.startswith("."):  # a half-written temporary file of a running job
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copy2(ROOT / rel, target)
+        except FileNotFoundError:  # deleted since it was listed (git index out of date)
+            continue
+    return dest / "results"
+
+
+def test_committed_report_regenerates_from_the_repositorys_results(tmp_path):
+    results = repository_results(tmp_path)
+    out = tmp_path / "out"
+    result = run_script("report.py", "--results", str(results), "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("missing runs: task3_resnet18"), result.stdout
+    text = (out / "REPORT.md").read_text()
+    missing = text.split("## Missing runs")[1].strip().splitlines()
+    assert len(missing) == 1 and missing[0].startswith("- ResNet18 (Task 3): ")
+    assert "ImageNet weights cannot be had" in missing[0]
+    assert "## Per-class test accuracy" in text and "| **all (test accuracy)** |" in text
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert {"task1_loss.png", "task1_accuracy.png", "task2_accuracy.png",
+            "task2_loss.png"} <= set(figures)
+    for name in figures:
+        assert (out / name).is_file(), name
+    for name in ("task1_lenet", "task2_model21", "task2_model22"):  # every cited run is there
+        assert f"| {CITED[name]['label']} | missing" not in text
+    assert "**Check the citation**" not in text  # each cited command is the recorded one
+    # no path of the machines the runs were made on (the data's), nor of this checkout
+    recorded = set()
+    for path in results.rglob("*.json"):
+        config = json.loads(path.read_text()).get("config") or {}
+        recorded |= {config.get("data", {}).get("path"), config.get("args", {}).get("data_dir")}
+    recorded.discard(None)
+    assert recorded and not any(p in text for p in recorded), recorded
+    assert str(ROOT) not in text
