@@ -1,0 +1,323 @@
+"""The whole assignment from one command: Task 1, Task 2, Task 3 and its figures, REPORT.md.
+
+    python run_all.py                      # CIFAR-10 downloaded by torchvision into data/
+    python run_all.py --data-dir PATH --weights PATH/resnet18-f37072fd.pth
+
+Runs, in order, each task script through its own parser and main() (in this process; the
+scripts' flags, defaults and outputs are theirs, see README.md "The tasks"):
+
+    1. Task 1        python task1_lenet.py
+    2. Task 2        python task2_models.py        (Model 2.1 and Model 2.2)
+    3. Task 3        python task3_resnet.py         } only when ResNet18's ImageNet weights
+    4. Task 3e-3g    python task3_visualisation.py  } are found (see below)
+    5. report        python report.py --results DIR --own-runs   -> REPORT.md of these runs
+
+The weights are found when --weights PATH is given, or when torchvision's hub cache holds
+resnet18-f37072fd.pth ($TORCH_HOME/hub/checkpoints/, default ~/.cache/torch/hub/checkpoints/).
+run_all never downloads them: without them it says in one line that Task 3 is skipped and
+how to give the weights, and runs the rest.
+
+Before each step it prints a header with the equivalent command of the task script, after it
+the time it took; at the end a summary: each model's test accuracy beside the original
+report's, where the figures and REPORT.md are, and the total time. Each run's JSON records
+that equivalent command, so that it reproduces one step alone; a step interrupted with
+Ctrl-C prints it with --resume.
+
+Writes to --output-dir (default plots/) everything the task scripts write there (run JSONs,
+checkpoints, figures, tables) and REPORT.md. Only the flags given here are passed on, so
+each script keeps its own defaults (per model in Task 2) otherwise.
+
+Time: the sum of the tasks, minutes on a GPU, hours on a CPU (measured times of each task:
+README.md, "Results"). `--subset N --epochs 1` is a quick look at the whole pipeline.
+
+A user error in a step (bad --data-dir, unreadable weights, ...) stops run_all with one line
+on stderr and exit status 1 (2 for usage errors): the steps after it would fail the same way.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import report
+import task1_lenet
+import task2_models
+import task3_resnet
+import task3_visualisation
+from cli import ArgumentParser, positive_int, run_cli
+from plots import format_mean_std
+from runs import find_runs, load_run
+from utils import format_duration
+
+DEFAULT_OUTPUT_DIR = "plots"
+
+# run_all's pass-through flags: (attribute, flag). A flag goes to a step only when the user
+# gave it and the step's parser knows it.
+TRAINING_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
+                  ("precision", "--precision"), ("channels_last", "--channels-last"),
+                  ("cuda_graphs", "--cuda-graphs"), ("subset", "--subset"), ("seed", "--seed"),
+                  ("seeds", "--seeds"), ("epochs", "--epochs"), ("output_dir", "--output-dir"),
+                  ("no_progress", "--no-progress"), ("debug", "--debug")]
+VISUALISATION_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
+                       ("output_dir", "--output-dir"), ("debug", "--debug"),
+                       ("weights", "--weights")]
+REPORT_FLAGS = [("output_dir", "--output-dir"), ("debug", "--debug")]
+
+# key -> (header title, short name, module, script, flags it gets)
+STEPS = {
+    "task1": ("Task 1: LeNet", "Task 1", task1_lenet, "task1_lenet.py", TRAINING_FLAGS),
+    "task2": ("Task 2: Model 2.1 and Model 2.2", "Task 2", task2_models, "task2_models.py",
+              TRAINING_FLAGS),
+    "task3": ("Task 3: ResNet18 transfer learning", "Task 3", task3_resnet, "task3_resnet.py",
+              TRAINING_FLAGS + [("weights", "--weights")]),
+    "task3_visualisation": ("Task 3e-3g: what ResNet18 sees", "Task 3e-3g",
+                            task3_visualisation, "task3_visualisation.py", VISUALISATION_FLAGS),
+    "report": ("Report: REPORT.md from the saved runs", "report", report, "report.py",
+               REPORT_FLAGS),
+}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    t1 = task1_lenet.get_args_parser().get_default("epochs")
+    t3 = task3_resnet.get_args_parser().get_default("epochs")
+    m21, m22 = (task2_models.MODELS[k]["epochs"] for k in ("2.1", "2.2"))
+    parser = ArgumentParser(
+        description=(
+            "Run the whole assignment, each step through its script's own main():\n"
+            "  1. Task 1      task1_lenet.py\n"
+            "  2. Task 2      task2_models.py (Model 2.1 and Model 2.2)\n"
+            "  3. Task 3      task3_resnet.py         } when ResNet18's ImageNet weights\n"
+            "  4. Task 3e-3g  task3_visualisation.py  } are found\n"
+            "  5. report      report.py --own-runs: REPORT.md of the runs just made\n"
+            "then print each model's test accuracy beside the original report's.\n\n"
+            "Only the flags given here are passed on: each script keeps its own defaults\n"
+            "(per model in Task 2) otherwise. Everything goes to --output-dir.\n"
+            "The weights are found with --weights, or as "
+            f"{task3_resnet.IMAGENET_FILE} in torchvision's\n"
+            "hub cache ($TORCH_HOME/hub/checkpoints/). run_all never downloads them: without\n"
+            "them it skips Task 3, says how to give them, and runs the rest.\n"
+            "Time: minutes on a GPU, hours on a CPU (--subset N --epochs 1: a quick look)."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None, metavar="PATH",
+                        help="CIFAR-10 source, as for the task scripts: a torchvision root, an "
+                             "image-folder tree or an archive of one (default: download with "
+                             "torchvision into data/)")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="where every run, figure, table and REPORT.md goes "
+                             f"(default: {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="ResNet18 state dict for Task 3 and its figures, e.g. "
+                             f"{task3_resnet.IMAGENET_FILE} from {task3_resnet.IMAGENET_URL} "
+                             "(default: torchvision's hub cache; Task 3 is skipped when it "
+                             "is not there)")
+    parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
+                        help="maximum number of epochs of every task, for quick looks "
+                             f"(default: each task's own: Task 1 {t1}, Model 2.1 {m21}, "
+                             f"Model 2.2 {m22}, Task 3 {t3})")
+    parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
+                        help="use at most N images of each split in every task, for a quick "
+                             "look (default: all)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the split, initialisation and batch order "
+                             "(default: the scripts', 0)")
+    parser.add_argument("--seeds", type=positive_int, default=None, metavar="N",
+                        help="train every model N times, seeds --seed, --seed+1, ...; the "
+                             "summary gives mean ± std (default: the scripts', 1)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
+                        help="auto picks CUDA, then MPS, then the CPU (default: the "
+                             "scripts', auto)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                        help="bf16 autocast or plain fp32 (default: the scripts', auto: bf16 "
+                             "where the device supports it fast)")
+    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default=None,
+                        help="channels_last memory format (default: the scripts', auto: on "
+                             "for CUDA and the CPU)")
+    parser.add_argument("--cuda-graphs", choices=["auto", "on", "off"], default=None,
+                        help="CUDA graphs for the training step, passed to the task scripts "
+                             "that have this flag (default: the scripts')")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of errors (in every step too)")
+    return parser
+
+
+def script_argv(args: argparse.Namespace, flags, parser: argparse.ArgumentParser,
+                script: str) -> list[str]:
+    """The step's command-line arguments: the flags the user gave that its parser knows."""
+    known = parser._option_string_actions  # argparse has no public way to ask this
+    argv = []
+    for dest, flag in flags:
+        value = getattr(args, dest)
+        if value is None or value is False:
+            continue
+        if flag not in known:
+            print(f"note: {script} has no {flag}; not passed to it", flush=True)
+            continue
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def weights_found(args: argparse.Namespace) -> tuple[bool, str]:
+    """(whether Task 3 can run, the one line that says why not). Never downloads.
+
+    An unreadable --weights file is a UserError here, before hours of Tasks 1 and 2."""
+    if args.weights is not None:
+        task3_resnet.read_weights_file(args.weights)
+        return True, ""
+    if (task3_resnet.hub_checkpoint_dir() / task3_resnet.IMAGENET_FILE).is_file():
+        return True, ""
+    reason = "not given with --weights and not in the torch hub cache; run_all.py never downloads"
+    return False, f"Task 3 skipped: {task3_resnet.missing_weights_message(reason)}"
+
+
+@contextmanager
+def as_command(script: str, argv: list[str]):
+    """sys.argv set to the step's equivalent command while it runs: the run JSON records it,
+    and a Ctrl-C's resume hint names the script and flags that resume this step."""
+    saved = sys.argv
+    sys.argv = [script, *argv]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def model_runs(key: str, task_args: argparse.Namespace,
+               result) -> list[tuple[str, str, list[Path]]]:
+    """(label, run name, run JSON paths) of each model of a training step: the runs its main()
+    returned ({run name: run}, one per seed), else what find_runs sees in the folder."""
+    out = Path(task_args.output_dir)
+    if key == "task1":
+        names = [("LeNet", task_args.run_name)]
+    elif key == "task2":
+        names = [(spec["label"], spec["run_name"] + task_args.run_suffix)
+                 for spec in task2_models.MODELS.values()]
+    else:
+        names = [("ResNet18", task_args.run_name)]
+    made = list(result) if isinstance(result, dict) else []
+    groups = []
+    for label, name in names:
+        mine = [n for n in made if n == name or re.fullmatch(re.escape(name) + r"_seed\d+", n)]
+        groups.append((label, name, [out / f"{n}.json" for n in mine] if mine
+                       else find_runs(out, name)))
+    return groups
+
+
+def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
+    """The summary's text (fixed width) and its numbers."""
+    report_numbers = {
+        "LeNet": (report.REPORT_TASK1["test"]["accuracy"], ""),
+        "Model 2.1": (task2_models.REPORT["Model 2.1"]["test"]["accuracy"], ""),
+        "Model 2.2": (task2_models.REPORT["Model 2.2"]["test"]["accuracy"], ""),
+        "ResNet18": (report.REPORT_RESNET_TEST,
+                     "the report re-initialised the ImageNet weights; other students 0.85-0.89"),
+    }
+    rows, numbers, notes = [], {}, []
+    for key in ("task1", "task2", "task3"):
+        if key not in steps:
+            label = "ResNet18"
+            ours = "skipped: no ImageNet weights (see above)"
+            rows.append((label, ours, *map(str, report_numbers[label])))
+            numbers[label] = {"ours": None, "report": report_numbers[label][0]}
+            continue
+        for label, name, paths in model_runs(key, steps[key]["task_args"], done[key]["result"]):
+            group = [load_run(p) for p in paths if p.is_file()]
+            accs = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
+            ours = format_mean_std(accs, digits=4)
+            if len(group) > 1 and ours != "-":
+                ours += f" ({len(group)} seeds)"
+            if key == "task3" and not all(r.get("config", {}).get("pretrained_source")
+                                          == "imagenet" for r in group):
+                cfg = group[0].get("config", {}) if group else {}
+                weights = Path(str(cfg.get("weights_file") or cfg.get("weights", "?"))).name
+                ours = f"not compared: did not start from ImageNet weights ({weights})"
+                accs = [None]
+            rows.append((label, ours, *map(str, report_numbers[label])))
+            numbers[label] = {"ours": [a for a in accs if a is not None] or None,
+                              "report": report_numbers[label][0]}
+            shown = find_runs(out, name)  # what report.py reads
+            if group and sorted(shown) != sorted(p for p in paths if p.is_file()):
+                notes.append(f"note: {out}/ also holds other {label} runs; REPORT.md shows "
+                             f"{', '.join(p.name for p in shown)} (use an empty --output-dir "
+                             "to keep runs apart)")
+    header = ("model", "test acc (ours)", "original report", "note")
+    w = [max(len(r[i]) for r in [header, *rows]) + 2 for i in range(3)]
+    lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
+             "2019 report's (original CIFAR-10)"]
+    if args.subset or args.epochs:
+        lines.append("(a quick look: --subset/--epochs given, not comparable with the report)")
+    lines += ["".join(f"{c:<{w[i]}}" for i, c in enumerate(r[:3])) + r[3]
+              for r in [header, *rows]]
+    lines = [line.rstrip() for line in lines]
+    lines += notes
+    lines += ["", "steps: " + ", ".join(f"{steps[k]['name']} {format_duration(d['seconds'])}"
+                                        for k, d in done.items())]
+    lines += [f"figures, tables and runs: {out}/", f"report: {out / 'REPORT.md'}"]
+    return "\n".join(lines), numbers
+
+
+def main(args: argparse.Namespace) -> dict:
+    start = time.monotonic()
+    out = Path(args.output_dir or DEFAULT_OUTPUT_DIR)
+    found, skip_line = weights_found(args)
+    keys = ["task1", "task2"] + (["task3", "task3_visualisation"] if found else []) + ["report"]
+
+    # Every step's arguments are parsed before anything runs: a flag a script refuses is
+    # found now, not after hours of training.
+    steps = {}
+    for key in keys:
+        title, name, module, script, flags = STEPS[key]
+        parser = module.get_args_parser()
+        argv = script_argv(args, flags, parser, script)
+        if key == "report" and "--own-runs" in parser._option_string_actions:
+            # The runs just made, under the task scripts' own names (not the curated results/).
+            argv = ["--results", str(out), "--own-runs", *argv]
+        steps[key] = {"title": title, "name": name, "module": module, "script": script,
+                      "argv": argv}
+    for step in steps.values():
+        step["task_args"] = step["module"].get_args_parser().parse_args(step["argv"])
+
+    print(f"run_all: {len(keys)} steps ({', '.join(steps[k]['name'] for k in keys)}), "
+          f"output in {out}/", flush=True)
+    if skip_line:
+        print(skip_line, flush=True)
+    done = {}
+    for i, key in enumerate(keys, 1):
+        step = steps[key]
+        if key == "task3_visualisation" and len(done["task3"]["result"] or ()) > 1:
+            # Several seeds: the fine-tuned checkpoints are <run>_seed<k>.pt, which the
+            # visualisation does not look for by itself; show the first seed's.
+            first = next(iter(done["task3"]["result"]))
+            step["argv"] += ["--checkpoint", str(out / f"{first}.pt")]
+            step["task_args"] = step["module"].get_args_parser().parse_args(step["argv"])
+        command = shlex.join(["python", step["script"], *step["argv"]])
+        print(f"\n[{i}/{len(keys)}] {step['title']} ({command})", flush=True)
+        t0 = time.monotonic()
+        try:
+            with as_command(step["script"], step["argv"]):
+                result = step["module"].main(step["task_args"])
+        except BaseException:
+            print(f"[{i}/{len(keys)}] {step['name']} stopped after "
+                  f"{format_duration(time.monotonic() - t0)}", flush=True)
+            raise
+        seconds = time.monotonic() - t0
+        done[key] = {"command": command, "seconds": seconds, "result": result}
+        print(f"[{i}/{len(keys)}] {step['name']} done in {format_duration(seconds)} "
+              f"({format_duration(time.monotonic() - start)} so far)", flush=True)
+
+    text, numbers = summarise(steps, done, out, args)
+    total = time.monotonic() - start
+    print(text)
+    print(f"total time {format_duration(total)}")
+    return {"steps": {k: {"command": d["command"], "seconds": d["seconds"]}
+                      for k, d in done.items()},
+            "task3_skipped": not found, "accuracy": numbers,
+            "report": str(out / "REPORT.md"), "total_s": total}
+
+
+if __name__ == "__main__":
+    run_cli(main, get_args_parser())
