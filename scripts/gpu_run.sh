@@ -1,48 +1,68 @@
 #!/usr/bin/env bash
-# One prepared run for a lent CUDA machine (see README, "Results" and "Speed"): every task at full
-# size and the benchmark, with everything that comes back packed into $OUT (at most a few
-# files). Finishes in a few minutes on an H100; each step is independent, so a failure in one
-# does not lose the others.
+# The prepared run for a lent CUDA machine, one call, about 8 minutes: the CUDA tests of the
+# graphed step, the benchmark with the eager and the graphed step, and the whole assignment
+# with `python run_all.py` on the full data (graphed; again eager if the graphed run fails),
+# then the rest of the test suite. Everything that comes back is packed into $OUT (a few
+# files); each step has its own time cap, so one failure does not lose the others.
 #
 #   bash scripts/gpu_run.sh            # DATA defaults to .device-data/cifar10-jpeg.tar.gz
 #
-# From a session with a lent GPU: first, here, `mkdir -p .device-data && cp
-# ../shared/data/cifar10-jpeg.tar.gz .device-data/` (ignored by git), then one device call with
-# carry [".device-data"] and the command `bash scripts/gpu_run.sh` ($OUT is set there), and
-# commit the numbers it brings back (results.tgz, run.log, device.txt) with device and date.
+# Before the device call, here: `mkdir -p .device-data && cp PATH/cifar10-jpeg.tar.gz
+# .device-data/` (ignored by git); then one device call with carry [".device-data"] and the
+# command `bash scripts/gpu_run.sh` ($OUT is set there). Commit what comes back under
+# results/<gpu>-<date>/ (run JSONs, benchmark JSONs, run.log, device.txt), never checkpoints.
+# Try it on a CPU first, on tiny data:
+#   GRAPHS=off EXTRA="--subset 300 --epochs 1" BENCH="--models lenet --steps 2" TESTS=0 \
+#     DATA=PATH OUT=/tmp/gpu-try bash scripts/gpu_run.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_results}
 DATA=${DATA:-.device-data/cifar10-jpeg.tar.gz}
+GRAPHS=${GRAPHS:-on}        # --cuda-graphs of run_all (off: to try this script on a CPU)
+EXTRA=${EXTRA:-}            # extra run_all flags (a quick try: --subset 300 --epochs 1)
+BENCH=${BENCH:-}            # extra benchmark flags (a quick try: --models lenet --steps 2)
+TESTS=${TESTS:-1}           # 0: skip the test suite (a quick try)
+PY=${PY:-python3}
 RUN=$OUT/run
 mkdir -p "$RUN"
 export PYTHONUNBUFFERED=1 CIFAR10_CACHE_DIR=${CIFAR10_CACHE_DIR:-/tmp/cifar10-cache}
-PY=${PY:-python3}
-log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/run.log"; }
+LOG=$OUT/run.log
+log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
+step() {  # step CAP_SECONDS NAME COMMAND...: run under a time cap, log its status and time
+  local cap=$1 name=$2; shift 2
+  log "$name: $*"
+  local start=$SECONDS
+  timeout "$cap" "$@" >> "$LOG" 2>&1
+  local rc=$?
+  log "$name: rc=$rc in $((SECONDS - start)) s"
+  return $rc
+}
 
-{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv;
-  $PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
-  > "$OUT/device.txt" 2>&1
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1;
+  $PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision',
+torchvision.__version__, 'cuda', torch.cuda.is_available())"; nproc; } > "$OUT/device.txt" 2>&1
+cat "$OUT/device.txt" >> "$LOG"
 
-# ResNet18 ImageNet weights: torchvision's file name, in any torch/hub cache on the machine.
+# ResNet18 ImageNet weights: torchvision's file name, in any torch hub cache on the machine.
 WEIGHTS=${WEIGHTS:-$(find / -xdev -name 'resnet18-f37072fd.pth' 2>/dev/null | head -1)}
 log "weights: ${WEIGHTS:-none found}"
 
-# Task 3 first: it is the one part a CPU cannot do, so it must not wait behind the others if
-# the device call runs out of time (whatever is under $OUT by then still comes back).
-if [ -n "$WEIGHTS" ]; then
-  log "task 3"
-  $PY task3_resnet.py --data-dir "$DATA" --weights "$WEIGHTS" --no-progress --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-  $PY task3_visualisation.py --data-dir "$DATA" --weights "$WEIGHTS" --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-else
-  log "task 3 skipped: no resnet18-f37072fd.pth on this machine"
+[ "$TESTS" = 1 ] && step 90 "cuda tests" $PY -m pytest -q -p no:cacheprovider tests/test_steps.py
+step 60 "benchmark eager" $PY benchmark.py --cuda-graphs off --json "$RUN/benchmark_eager.json" $BENCH
+step 60 "benchmark graphed" $PY benchmark.py --cuda-graphs on --json "$RUN/benchmark_graphed.json" $BENCH
+
+# The whole assignment, timed; with the weights, Task 3 and its figures too.
+W=(); [ -n "$WEIGHTS" ] && W=(--weights "$WEIGHTS")
+if ! step 300 "run_all" $PY run_all.py --data-dir "$DATA" --cuda-graphs "$GRAPHS" \
+      --no-progress --output-dir "$RUN/all" "${W[@]}" $EXTRA; then
+  step 240 "run_all eager" $PY run_all.py --data-dir "$DATA" --cuda-graphs off \
+      --no-progress --output-dir "$RUN/all-eager" "${W[@]}" $EXTRA
 fi
-log "benchmark"; $PY benchmark.py --json "$RUN/benchmark.json" 2>&1 | tee -a "$OUT/run.log"
-log "task 2";    $PY task2_models.py --data-dir "$DATA" --no-progress --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-# 3d (Model 2.1 beside ResNet18) needs Model 2.1's history, which exists only now.
-[ -n "$WEIGHTS" ] && $PY task3_resnet.py --plot-only --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-log "task 1";    $PY task1_lenet.py --data-dir "$DATA" --no-progress --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-log "report";    $PY report.py --output-dir "$RUN" >> "$OUT/run.log" 2>&1
-# Everything but the checkpoints, in one archive (the device tool brings back few files).
+
+# The rest of the suite with CUDA present (its CPU half is what CI runs).
+XDIST=(); $PY -c "import xdist" 2>/dev/null && XDIST=(-n 8)
+[ "$TESTS" = 1 ] && step 100 "tests" $PY -m pytest -q -p no:cacheprovider "${XDIST[@]}" --ignore=tests/test_steps.py
+
+# Everything but checkpoints and the data cache, in one archive.
 tar czf "$OUT/results.tgz" --exclude='*.pt' -C "$OUT" run && rm -rf "$RUN"
 log "done"
