@@ -110,14 +110,21 @@ def load_run(path: Path | str) -> dict:
 
 
 def find_runs(output_dir: Path | str, run_name: str) -> list[Path]:
-    """`<run_name>.json`, or the `<run_name>_seed<k>.json` of a --seeds run (all of them)."""
+    """`<run_name>.json`, or the `<run_name>_seed<k>.json` of a --seeds run (all of them);
+    when a folder holds both, the group written last (a new single run is not hidden by an
+    older --seeds run, nor the other way round)."""
     out = Path(output_dir)
-    seeded = sorted(out.glob(f"{run_name}_seed*.json"),
-                    key=lambda p: int(p.stem.rsplit("_seed", 1)[1]) if p.stem.rsplit("_seed", 1)[1].isdigit() else 0)
-    if seeded:
-        return seeded
-    single = out / f"{run_name}.json"
-    return [single] if single.is_file() else []
+
+    def seed(p: Path) -> int:
+        k = p.stem.rsplit("_seed", 1)[1]
+        return int(k) if k.isdigit() else 0
+
+    seeded = sorted(out.glob(f"{run_name}_seed*.json"), key=seed)
+    single = [out / f"{run_name}.json"] if (out / f"{run_name}.json").is_file() else []
+    if seeded and single:
+        newest = max(p.stat().st_mtime_ns for p in seeded)
+        return single if single[0].stat().st_mtime_ns > newest else seeded
+    return seeded or single
 
 
 def file_sha256(path: Path | str) -> str:

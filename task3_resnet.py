@@ -112,7 +112,8 @@ def read_weights_file(path: Path | str, hint: str = "") -> tuple[dict, str]:
     """(validated ResNet18 state dict, SHA-256) of a weights file, loaded weights_only."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"--weights {path} does not exist; give the path of {IMAGENET_FILE} "
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UserError(f"--weights {path} {what}; give the path of {IMAGENET_FILE} "
                         f"(from {IMAGENET_URL})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

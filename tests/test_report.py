@@ -251,3 +251,18 @@ def test_committed_report_regenerates_from_the_repositorys_results(tmp_path):
     recorded.discard(None)
     assert recorded and not any(p in text for p in recorded), recorded
     assert str(ROOT) not in text
+
+
+def test_find_runs_takes_the_group_written_last(tmp_path):
+    import os
+    from runs import find_runs
+    for name in ("task1_lenet_seed0", "task1_lenet_seed1", "task1_lenet"):
+        write(tmp_path, name, run("lenet", 0.7))
+    old, new = 1_000_000_000, 2_000_000_000
+    for seed in (0, 1):
+        os.utime(tmp_path / f"task1_lenet_seed{seed}.json", ns=(old, old))
+    os.utime(tmp_path / "task1_lenet.json", ns=(new, new))
+    assert find_runs(tmp_path, "task1_lenet") == [tmp_path / "task1_lenet.json"]
+    os.utime(tmp_path / "task1_lenet.json", ns=(old - 1, old - 1))
+    assert [p.name for p in find_runs(tmp_path, "task1_lenet")] == \
+        ["task1_lenet_seed0.json", "task1_lenet_seed1.json"]
