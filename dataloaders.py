@@ -42,7 +42,7 @@ from utils import PROJECT_DIR
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
-# The 2019 course code's normalisation (SPEC.md); ImageNet's for the modern ResNet recipe.
+# The 2019 course code's normalisation; ImageNet's for the modern ResNet recipe.
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 NORMALIZATIONS = {"cifar": (CIFAR_MEAN, CIFAR_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}

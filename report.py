@@ -22,13 +22,13 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
-from task1_lenet import LeNet
-from task2_models import REPORT as REPORT_TASK2
 from cli import ArgumentParser, UserError, run_cli
 from dataloaders import CLASSES
 from plots import (confusion_counts, final_table, format_mean_std, format_parameter_table,
                    per_class_table, plot_confusion, plot_runs)
 from runs import atomic_write_text, load_run
+from task1_lenet import LeNet
+from task2_models import REPORT as REPORT_TASK2
 from utils import format_duration
 
 # ================================================================================================

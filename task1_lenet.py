@@ -11,9 +11,10 @@ without a new best) and writes to --output-dir (default plots/):
     task1_accuracy.png      training and validation accuracy              (Task 1b)
     task1_parameters.md     the Task 1c table
 
-Command (offline, on the JPEG copy of the data set):
+Command:
 
-    python task1_lenet.py --data-dir ../shared/data/cifar10-jpeg.tar.gz
+    python task1_lenet.py                  # downloads CIFAR-10 with torchvision
+    python task1_lenet.py --data-dir PATH  # a local copy (README, "Offline")
 
 Result to expect and time: see README.md, "Results" (each number there is beside the
 command and machine that produced it).

@@ -14,9 +14,10 @@ Both go through the same Trainer as task 1. Writes to --output-dir (default plot
     task2_table.md                           the Task 2.2 table, with the report's numbers
     task2_parameters.md                      per-layer parameter tables
 
-Command (offline, on the JPEG copy of the data set):
+Command:
 
-    python task2_models.py --data-dir ../shared/data/cifar10-jpeg.tar.gz
+    python task2_models.py                  # downloads CIFAR-10 with torchvision
+    python task2_models.py --data-dir PATH  # a local copy (README, "Offline")
 
 Redraw the figures and the table from the saved JSON alone, without training:
 

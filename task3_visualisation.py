@@ -23,7 +23,7 @@ range; a blank tile is a map that is zero everywhere (common after layer4's ReLU
 
 Command (seconds on a CPU):
 
-    python task3_visualisation.py --data-dir ../shared/data/cifar10-jpeg.tar.gz
+    python task3_visualisation.py --data-dir PATH
 """
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ import torch
 import torch.nn as nn
 from torchvision.utils import make_grid
 
-from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
-                          describe_weights, load_resnet18_weights)
 from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
+from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
 from plots import pyplot
 from runs import ensure_output_dir, read_checkpoint
+from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
+                          describe_weights, load_resnet18_weights)
 from utils import get_device
 
 FIGURES = {"3e": "task3e_first_layer_activations.png", "3f": "task3f_last_layer_activations.png",

@@ -5,7 +5,7 @@ evaluates the validation (and test) split three ways: eval() with the running st
 (what the Trainer reports), eval() after re-estimating the statistics over 10,000 training
 images, and with batch statistics (train-mode BatchNorm). Writes one JSON row per check.
 
-    python scripts/model21_bn_probe.py ../shared/data/cifar10-jpeg.tar.gz 2 /tmp/bn_probe.json
+    python scripts/model21_bn_probe.py DATA 2 /tmp/bn_probe.json   # DATA: a CIFAR-10 copy
 
 The README's numbers come from that command (2 epochs, 8 minutes on 2 CPU cores, bf16).
 """
@@ -20,8 +20,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from dataloaders import load_cifar10  # noqa: E402
-from task2_models import Model21  # noqa: E402
 from evaluation import evaluate  # noqa: E402
+from task2_models import Model21  # noqa: E402
 from trainer import Trainer  # noqa: E402
 from utils import resolve_precision, seed_everything  # noqa: E402
 

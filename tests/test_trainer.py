@@ -167,3 +167,23 @@ def test_run_names_with_dots_and_a_failing_callback(tmp_path):
     assert run["final"] is not None
     assert (tmp_path / "task2_model22_p0.1.json").is_file()
     assert (tmp_path / "task2_model22_p0.1.pt").is_file()
+
+
+def test_confusion_matrix_and_per_class_accuracy_of_a_known_model(tmp_path):
+    """Logits are the inputs themselves (nn.Identity), so every prediction is known:
+    class 0 always right, class 1 twice right and once taken for 2, class 2 always taken
+    for 0."""
+    logits = torch.tensor([[5., 0, 0], [4, 1, 0], [0, 3, 1], [0, 2, 0], [0, 1, 2],
+                           [2, 0, 1], [3, 1, 0]])
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2])
+    loss, acc, matrix = evaluate(nn.Identity(), batches(logits, labels, 3), "cpu", confusion=True)
+    assert matrix == [[2, 0, 0], [0, 2, 1], [2, 0, 0]]
+    assert acc == pytest.approx(4 / 7)
+    assert loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item(), rel=1e-6)
+    trainer = Trainer(nn.Identity(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
+                      batches(logits, labels, 3), batches(logits, labels, 3),
+                      test=batches(logits, labels, 3), epochs=0, device=torch.device("cpu"),
+                      run_path=tmp_path / "run", progress=False)
+    final = trainer.train()["final"]["test"]
+    assert final["confusion_matrix"] == matrix
+    assert final["per_class_accuracy"] == pytest.approx([1.0, 2 / 3, 0.0])
