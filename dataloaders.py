@@ -460,11 +460,13 @@ class TensorBatches:
 
 @dataclass
 class CifarData:
-    """Train/validation/test batches, plus the fixed training subset measured at checks."""
-    train: TensorBatches
+    """Validation and test batches, and three ways through the same on-device training
+    tensors (views, no copies): shuffled batches to train on, a fixed subset measured at
+    every check, the whole split in order for the final evaluation."""
+    train: TensorBatches       # shuffled, drop_last: what the optimizer steps on
     val: TensorBatches
     test: TensorBatches
-    train_eval: TensorBatches  # fixed subset of the training split, for train accuracy
+    train_eval: TensorBatches  # the first 5,000 of the split, for train accuracy at checks
     train_full: TensorBatches  # the whole training split in order, for the final evaluation
     info: dict
 
