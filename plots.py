@@ -43,6 +43,15 @@ def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def save_figure(fig, path: Path | str) -> Path:
+    """Write `fig` as a PNG (the folder made if needed) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return path
+
+
 def pyplot():
     """matplotlib.pyplot on the headless Agg backend (files only, never a window)."""
     import matplotlib
@@ -99,11 +108,7 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
         ax.text(0.99, 0.01, "o = best checkpoint (reported)", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7, color="0.4")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _plot_band(ax, group: Sequence[dict], train_key: str | None, val_key: str | None,
@@ -248,11 +253,7 @@ def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: 
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("share of the true class (row; square-root scale)")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def most_confused(counts: np.ndarray, classes: Sequence[str], n: int = 3

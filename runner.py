@@ -163,8 +163,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
                       progress=not args.no_progress, on_check=throttled(on_check),
                       resume_may_differ=RESUMABLE_FLAGS, resume_command=resume_command)
     print(f"{run_name}: {len(data.train)} batches/epoch, a check every {trainer.check_every} "
-          f"steps, up to {epochs} epochs, early stop on {stop_metric} after "
-          f"{patience or 'no'} checks without a new best"
+          f"steps, {epochs} epochs, the best checkpoint by {stop_metric}"
+          + (f", early stop after {patience} checks without a new best" if patience
+             else ", no early stopping")
           + (", CUDA graphs" if hardware.cuda_graphs else "")
           + (" (resuming)" if resume else ""))
     run = trainer.train(resume=resume)

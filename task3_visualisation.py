@@ -38,7 +38,7 @@ from torchvision.utils import make_grid
 
 from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from plots import pyplot
+from plots import pyplot, save_figure
 from runs import ensure_output_dir, read_checkpoint
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
                           describe_weights, load_resnet18_weights)
@@ -137,9 +137,7 @@ def plot_maps(image: torch.Tensor, maps: torch.Tensor, caption: str, title: str,
         ax.set_title(f"filter {k}", fontsize=7)
         ax.axis("off")
     fig.suptitle(textwrap.fill(title, 120), fontsize=9)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_filters(weight: torch.Tensor, title: str, path: Path) -> Path:
@@ -151,9 +149,7 @@ def plot_filters(weight: torch.Tensor, title: str, path: Path) -> Path:
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_title(textwrap.fill(title, 90), fontsize=8)
     ax.axis("off")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
