@@ -132,13 +132,14 @@ def throttled(callback: Callable[[dict], None] | None, seconds: float = 20.0
     (redrawing figures takes about 0.5 s: not at every check of a fast run)."""
     if callback is None:
         return None
-    last = [-float("inf")]
+    last = -float("inf")
 
     def call(run: dict) -> None:
+        nonlocal last
         now = time.monotonic()
         if run.get("status") != "running" or run.get("final") is not None or \
-                now - last[0] >= seconds:
-            last[0] = now
+                now - last >= seconds:
+            last = now
             callback(run)
     return call
 

@@ -72,12 +72,15 @@ def capture_cuda_graph(fn: Callable[[], None], warmup: int = 3) -> Callable[[], 
     return graph.replay  # the bound method keeps the graph alive
 
 
-def make_capturable(optimizer: torch.optim.Optimizer) -> None:
+def make_capturable(optimizer: torch.optim.Optimizer, capturable: bool = True) -> None:
     """Let Adam-style optimizers step inside a graph: `capturable` on, step counts on the
-    parameters' device (where a resumed state dict may have left them on the CPU)."""
+    parameters' device (where a resumed state dict may have left them on the CPU). Off: for
+    an eager run resumed from a graphed run's checkpoint (a CPU refuses capturable)."""
     for group in optimizer.param_groups:
         if "capturable" in group:
-            group["capturable"] = True
+            group["capturable"] = capturable
+    if not capturable:
+        return
     for param, state in optimizer.state.items():
         step = state.get("step")
         if torch.is_tensor(step) and step.device != param.device:

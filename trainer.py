@@ -35,7 +35,7 @@ from tqdm import tqdm
 from cli import TrainingInterrupted, UserError
 from evaluation import Evaluator
 from runs import RunStore
-from steps import GraphedStep, TrainStep
+from steps import GraphedStep, TrainStep, make_capturable
 from utils import format_duration
 
 
@@ -187,11 +187,12 @@ class Trainer:
     def restore(self) -> None:
         """Continue from `<run>.pt` (the --resume path): weights, optimizer, progress, RNG."""
         ckpt = self.store.load(self.model, self.optimizer)
-        t = ckpt["trainer"]
+        if self.graphed_step is None:  # the interrupted run may have been graphed
+            make_capturable(self.optimizer, False)
         for key in (*PROGRESS, "elapsed"):
-            setattr(self, key, t[key])
-        self.early_stopping.load(t, ckpt["best_model"])
-        self.train_step.reset(t["loss_sum"], self.step)
+            setattr(self, key, ckpt["trainer"][key])
+        self.early_stopping.load(ckpt["trainer"], ckpt["best_model"])
+        self.train_step.reset(ckpt["trainer"]["loss_sum"], self.step)
 
     # ------------------------------------------------------------------ training
     def batch_source(self, start: int = 0) -> Iterator:

@@ -209,3 +209,27 @@ def test_cuda_graph_best_weights_are_the_best_checks(tmp_path):
         assert torch.equal(v, seen[0][k]), k
     best = run["history"][0]["val_loss"]
     assert run["final"]["val"]["loss"] == pytest.approx(best, rel=1e-4)
+
+
+def test_an_eager_resume_of_a_graphed_runs_checkpoint(tmp_path):
+    """A graphed CUDA run saves Adam with capturable=True; resumed eagerly (on a CPU, say),
+    the optimizer must step without it."""
+    from test_trainer import blobs
+
+    def trainer(epochs):
+        torch.manual_seed(0)
+        model = nn.Linear(2, 2)
+        x, y = blobs(64, 1)
+        train = TensorBatches(x, y, 16, lambda t: t, shuffle=True, drop_last=True)
+        return Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), train,
+                       TensorBatches(x, y, 32, lambda t: t), epochs=epochs, patience=0,
+                       device="cpu", run_path=tmp_path / "run", config={"model": "linear"},
+                       progress=False)
+
+    trainer(1).train()
+    ckpt = torch.load(tmp_path / "run.pt", weights_only=True)
+    for group in ckpt["optimizer"]["param_groups"]:
+        group["capturable"] = True  # as a graphed run leaves it
+    torch.save(ckpt, tmp_path / "run.pt")
+    run = trainer(2).train(resume=True)
+    assert run["status"] == "finished" and len(run["history"]) == 4
