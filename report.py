@@ -37,14 +37,13 @@ from utils import format_duration
 #   matches gives the run's files; several files are seeds of one model); command: what made
 #   them, with DATA for the data source and S for the seed; missing: why the run is absent,
 #   when it cannot be made here.
-# Choice as of 2026-11-27, to be set when the CPU runs in results/cpu-2026-11-27/ finish
-# (LeNet: e.g. "cpu-2026-11-27/task1_lenet_seed*.json" with --patience 0 --seeds 3).
+# The default command of each model (README, "Stopping"), as its run files record it.
 # ================================================================================================
 CITED = {
     "task1_lenet": {
         "label": "LeNet (Task 1)",
-        "files": ["h200-2026-11-27/default-run/task1_lenet.json"],
-        "command": "python task1_lenet.py --data-dir DATA --no-progress",
+        "files": ["cpu-2026-11-27/task1_lenet_seed*.json"],
+        "command": "python task1_lenet.py --patience 0 --seeds 3 --data-dir DATA --no-progress",
     },
     "task2_model21": {
         "label": "Model 2.1",
@@ -471,6 +470,36 @@ def _per_class_section(cited: dict, groups: dict, out: Path, drawn: set[str] | N
     return lines
 
 
+def readme_table(results: Path, cited: dict | None = None) -> str:
+    """README's results table, from the cited run files alone (a test holds README to it)."""
+    cited = cited or CITED
+    groups = load_groups(results, cited)
+    reference = {"task1_lenet": REPORT_TASK1["test"]["accuracy"],
+                 "task2_model21": REPORT_TASK2["Model 2.1"]["test"]["accuracy"],
+                 "task2_model22": REPORT_TASK2["Model 2.2"]["test"]["accuracy"],
+                 "task3_resnet18": REPORT_RESNET_TEST}
+    lines = ["| model | test acc | val acc | runs | command | device, date, time | "
+             "original report |", "|---|---|---|---|---|---|---|"]
+    for name, spec in cited.items():
+        group = [run for _, run in groups[name]]
+        original = reference.get(name, "-")
+        if not group or (name == "task3_resnet18" and not is_imagenet(group)):
+            lines.append(f"| {spec['label']} | not measured | | | `{shown_command(spec['command'])}` "
+                         f"| | {original} |")
+            continue
+        device, torch_version, _, wall = provenance(group)
+        date = run_date(results, groups[name][0][0])
+        seeds = (f"{len(group)} seeds" if len(group) > 1 else "1 run")
+        def accuracy(split: str) -> str:
+            return _no_final(group) or format_mean_std(
+                [r["final"][split]["accuracy"] for r in group], 4)
+
+        lines.append(f"| {spec['label']} | {accuracy('test')} | {accuracy('val')} | "
+                     f"{seeds} | `{shown_command(spec['command'])}` | {device}, torch "
+                     f"{torch_version}, {date}, {wall} | {original} |")
+    return "\n".join(lines) + "\n"
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description="Write REPORT.md and the figures it embeds from the "
                                         "run files under a results folder.")
@@ -482,16 +511,21 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="cite the runs the task scripts wrote into --results under their "
                              "own names (task1_lenet.json, task2_model21.json, ...; e.g. "
                              "--results plots) instead of the runs named in report.py")
+    parser.add_argument("--readme-table", action="store_true",
+                        help="print README's results table (from the cited runs) and stop")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
-def main(args: argparse.Namespace) -> Path:
+def main(args: argparse.Namespace) -> Path | None:
     results, out = Path(args.results), Path(args.output_dir)
     if not results.is_dir():
         raise UserError(f"--results {results} is not a folder; give the folder holding the "
                         "run files (default: results)")
     cited = TASK_OUTPUT_RUNS if args.own_runs else CITED
+    if args.readme_table:
+        print(readme_table(results, cited), end="")
+        return None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

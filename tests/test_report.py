@@ -266,3 +266,15 @@ def test_find_runs_takes_the_group_written_last(tmp_path):
     os.utime(tmp_path / "task1_lenet.json", ns=(old - 1, old - 1))
     assert [p.name for p in find_runs(tmp_path, "task1_lenet")] == \
         ["task1_lenet_seed0.json", "task1_lenet_seed1.json"]
+
+
+def test_readme_results_table_is_the_one_the_run_files_give():
+    """README's numbers are read from the committed run files: the table in README.md is
+    exactly what `python report.py --readme-table` prints from results/."""
+    from pathlib import Path
+    from report import readme_table
+    root = Path(__file__).resolve().parents[1]
+    table = readme_table(root / "results")
+    assert "| LeNet (Task 1) |" in table and "| Model 2.1 |" in table
+    assert table in (root / "README.md").read_text(), \
+        "README's results table differs from `python report.py --readme-table`: paste it again"
