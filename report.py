@@ -88,6 +88,15 @@ TASK_OUTPUT_RUNS = {
 REPORT_TASK1 = {"train": {"accuracy": 0.9041}, "val": {"accuracy": 0.7214},
                 "test": {"accuracy": 0.7206}}
 REPORT_RESNET_TEST = 0.62
+# Each cited model's original test accuracy and a note, for every summary (REPORT.md,
+# README's table, run_all.py's).
+ORIGINAL_TEST = {
+    "task1_lenet": (REPORT_TASK1["test"]["accuracy"], ""),
+    "task2_model21": (REPORT_TASK2["Model 2.1"]["test"]["accuracy"], ""),
+    "task2_model22": (REPORT_TASK2["Model 2.2"]["test"]["accuracy"], ""),
+    "task3_resnet18": (REPORT_RESNET_TEST, "the report re-initialised the ImageNet weights; "
+                       "other students: 0.85-0.89"),
+}
 ORIGINAL = ("the original 2019 student report (its numbers are in this repository: "
             "`REPORT_TASK1` and `REPORT_RESNET_TEST` in report.py, `REPORT` in task2_models.py), "
             "measured on the original CIFAR-10")
@@ -329,16 +338,9 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
         "| model | ours | original report | note |",
         "|---|---|---|---|",
     ]
-    notes = {
-        "task1_lenet": (REPORT_TASK1["test"]["accuracy"], ""),
-        "task2_model21": (REPORT_TASK2["Model 2.1"]["test"]["accuracy"], ""),
-        "task2_model22": (REPORT_TASK2["Model 2.2"]["test"]["accuracy"], ""),
-        "task3_resnet18": (REPORT_RESNET_TEST, "the report re-initialised the ImageNet weights; "
-                           "other students: 0.85-0.89"),
-    }
     for name, spec in cited.items():
         group = groups[name]
-        report, note = notes.get(name, ("-", ""))
+        report, note = ORIGINAL_TEST.get(name, ("-", ""))
         if not group:
             ours = f"missing: `{spec['command']}`"
         elif name == "task3_resnet18" and not resnet_real:
@@ -474,15 +476,11 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
     """README's results table, from the cited run files alone (a test holds README to it)."""
     cited = cited or CITED
     groups = load_groups(results, cited)
-    reference = {"task1_lenet": REPORT_TASK1["test"]["accuracy"],
-                 "task2_model21": REPORT_TASK2["Model 2.1"]["test"]["accuracy"],
-                 "task2_model22": REPORT_TASK2["Model 2.2"]["test"]["accuracy"],
-                 "task3_resnet18": REPORT_RESNET_TEST}
     lines = ["| model | test acc | val acc | runs | command | device, date, time | "
              "original report |", "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
         group = [run for _, run in groups[name]]
-        original = reference.get(name, "-")
+        original = ORIGINAL_TEST.get(name, ("-",))[0]
         if not group or (name == "task3_resnet18" and not is_imagenet(group)):
             lines.append(f"| {spec['label']} | not measured | | | `{shown_command(spec['command'])}` "
                          f"| | {original} |")

@@ -209,13 +209,7 @@ def model_runs(key: str, task_args: argparse.Namespace,
 
 def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
     """The summary's text (fixed width) and its numbers."""
-    report_numbers = {
-        "LeNet": (report.REPORT_TASK1["test"]["accuracy"], ""),
-        "Model 2.1": (task2_models.REPORT["Model 2.1"]["test"]["accuracy"], ""),
-        "Model 2.2": (task2_models.REPORT["Model 2.2"]["test"]["accuracy"], ""),
-        "ResNet18": (report.REPORT_RESNET_TEST,
-                     "the report re-initialised the ImageNet weights; other students 0.85-0.89"),
-    }
+    report_numbers = {report.SHORT[name]: value for name, value in report.ORIGINAL_TEST.items()}
     rows, numbers, notes = [], {}, []
     for key in ("task1", "task2", "task3"):
         if key not in steps:
@@ -230,8 +224,7 @@ def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
             ours = format_mean_std(accs, digits=4)
             if len(group) > 1 and ours != "-":
                 ours += f" ({len(group)} seeds)"
-            if key == "task3" and not all(r.get("config", {}).get("pretrained_source")
-                                          == "imagenet" for r in group):
+            if key == "task3" and group and not report.is_imagenet(group):
                 cfg = group[0].get("config", {}) if group else {}
                 weights = Path(str(cfg.get("weights_file") or cfg.get("weights", "?"))).name
                 ours = f"not compared: did not start from ImageNet weights ({weights})"
