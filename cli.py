@@ -97,6 +97,11 @@ non_negative_int = _number(int, 0, None)
 positive_float = _number(float, 0.0, None, lo_open=True)
 
 
+# --precision: what every training script, run_all.py and the benchmark accept
+# (utils.resolve_precision says what auto picks on each device).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 def add_device_arg(group) -> None:
     """--device, the one device decision of a script."""
     group.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
@@ -107,7 +112,7 @@ def add_device_args(group) -> None:
     """--device, --precision, --channels-last, --cuda-graphs: how every script runs (training,
     benchmark)."""
     add_device_arg(group)
-    group.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+    group.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="bf16 autocast or plain fp32; auto uses bf16 where the device "
                             "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
     group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",

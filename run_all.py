@@ -48,7 +48,7 @@ import task1_lenet
 import task2_models
 import task3_resnet
 import task3_visualisation
-from cli import ArgumentParser, positive_int, run_cli
+from cli import PRECISIONS, ArgumentParser, positive_int, run_cli
 from plots import format_mean_std
 from runs import find_runs, load_run
 from utils import format_duration
@@ -130,7 +130,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
                         help="auto picks CUDA, then MPS, then the CPU (default: the "
                              "scripts', auto)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="bf16 autocast or plain fp32 (default: the scripts', auto: bf16 "
                              "where the device supports it fast)")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default=None,
