@@ -131,7 +131,7 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
               "parameters": parameter_table(model)[1],
               "trainable_parameters": sum(p.numel() for p in model.parameters()
                                           if p.requires_grad),
-              "cuda_graphs": hardware.cuda_graphs}
+              "cuda_graphs": hardware.cuda_graphs, "precision": hardware.precision}
     if args.compile:
         model = torch.compile(model)
 
@@ -170,9 +170,10 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
     seconds = time_steps(lambda: eager.train_step(*one_batch), args.warmup, args.steps, device)
     result["eager_img_s"] = args.steps * batch_size / seconds
 
-    # (b') the same step on that batch as one CUDA graph: the launch-overhead limit
+    # (b') the same step on that batch as one CUDA graph: the launch-overhead limit (not
+    # under fp16: its loss scaler cannot be captured)
     result["graphed_img_s"] = None
-    if device.type == "cuda":
+    if device.type == "cuda" and eager.train_step.scaler is None:
         graphed = GraphedStep(eager.train_step, lambda _index: one_batch, batch_size)
         index = torch.zeros(batch_size, dtype=torch.long, device=device)
         seconds = time_steps(lambda: graphed(index), args.warmup, args.steps, device)
@@ -194,7 +195,8 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
                        batch_labels.to(device))
 
         naive_batches = to_device(iter(loader))
-        seconds = time_steps(lambda: eager.train_step(*next(naive_batches)), warmup, args.steps,
+        naive = trainer_on(train_batches, False)  # its own optimizer: (b') made eager's capturable
+        seconds = time_steps(lambda: naive.train_step(*next(naive_batches)), warmup, args.steps,
                              device)
         result["naive_img_s"] = args.steps * batch_size / seconds
     for key in ("pipeline_img_s", "eager_img_s", "graphed_img_s", "naive_img_s"):
@@ -204,8 +206,8 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
 
 
 # --------------------------------------------------------------------------- output
-COLUMNS = (f"{'model':<10} {'batch':>5} {'pipeline':>10} {'eager':>10} {'graphed':>10} "
-           f"{'naive':>10} {'a/b':>6} {'a/c':>6}")
+COLUMNS = (f"{'model':<10} {'batch':>5} {'prec':>5} {'pipeline':>10} {'eager':>10} "
+           f"{'graphed':>10} {'naive':>10} {'a/b':>6} {'a/c':>6}")
 
 
 def limit(r: dict) -> float:
@@ -218,7 +220,7 @@ def format_row(name: str, r: dict) -> str:
         return "-" if v is None else format(v, fmt)
 
     a, b, c = r["pipeline_img_s"], limit(r), r["naive_img_s"]
-    return (f"{name:<10} {r['batch_size']:>5} {num(a, ',.0f'):>10} "
+    return (f"{name:<10} {r['batch_size']:>5} {r.get('precision', '?'):>5} {num(a, ',.0f'):>10} "
             f"{num(r['eager_img_s'], ',.0f'):>10} {num(r['graphed_img_s'], ',.0f'):>10} "
             f"{num(c, ',.0f'):>10} {num(a / b if b else None, '.2f'):>6} "
             f"{num(a / c if c else None, '.1f'):>6}")

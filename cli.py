@@ -29,6 +29,21 @@ class TrainingInterrupted(Exception):
     """Raised after a Ctrl-C has been handled (everything written); the CLI exits 130."""
 
 
+def is_out_of_memory(err: BaseException | None) -> bool:
+    """Whether `err`, or an error it was raised from or during, is the device or the host
+    running out of memory: CUDA's OutOfMemoryError, MPS's RuntimeError ("MPS backend out of
+    memory"), a CUDA call's "out of memory", or a failed graph capture caused by one."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
+            return True
+        if isinstance(err, RuntimeError) and "out of memory" in str(err).lower():
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (what is wrong, where to look), exit 2."""
 
@@ -63,11 +78,11 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()
         sys.exit(0)
-    except (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)) as err:
-        if debug:
+    except (MemoryError, RuntimeError) as err:  # the Trainer says more when it is training
+        if debug or not is_out_of_memory(err):
             raise
-        print(f"error: out of memory ({type(err).__name__}); try a smaller --batch-size "
-              "or --subset", file=sys.stderr)
+        print(f"error: out of memory ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
+              "lower --batch-size, --eval-batch-size or --subset", file=sys.stderr)
         sys.exit(1)
 
 
@@ -113,22 +128,24 @@ def add_device_args(group) -> None:
     benchmark)."""
     add_device_arg(group)
     group.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="bf16 autocast or plain fp32; auto uses bf16 where the device "
-                            "supports it fast (CUDA, CPUs with AVX-512 BF16) (default: auto)")
+                       help="autocast to bf16 or fp16 (with dynamic loss scaling), or plain "
+                            "fp32; auto: bf16 on CUDA GPUs of compute capability 8.0 or newer "
+                            "and on CPUs with AVX-512 BF16, else fp32 (docs/GUIDE.md, "
+                            "'Precision and speed by device') (default: auto)")
     group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                        help="channels_last memory format for images and convolutions; auto "
                             "turns it on for CUDA and the CPU (default: auto)")
     group.add_argument("--cuda-graphs", choices=["auto", "on", "off"], default="auto",
                        help="replay each full training batch (gather, normalisation, forward, "
                             "backward, optimizer step) as one captured CUDA graph; on needs "
-                            "CUDA. auto keeps the eager step until the graphed path has been "
-                            "verified on a GPU (README, Speed) (default: auto)")
+                            "CUDA and is refused with fp16. auto keeps the eager step until the "
+                            "graphed path has been verified on a GPU (default: auto)")
 
 
 def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,
                     lr: float | None, run_name: str | None = None, patience: int | None = 4,
-                    stop_metric: str | None = "val_loss") -> None:
-    """The flags every training script takes (the core issue), with the task's defaults.
+                    stop_metric: str | None = "val_loss", eval_batch_size: int = 500) -> None:
+    """The flags every training script takes, with the task's defaults.
 
     None for epochs/batch_size/lr/patience/stop_metric means the script chooses per model
     (task 2); the help says so.
@@ -145,6 +162,10 @@ def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batc
     g.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help="training batch size (default: "
                         f"{batch_size if batch_size is not None else 'per model, see above'})")
+    g.add_argument("--eval-batch-size", type=positive_int, default=eval_batch_size,
+                   help="batch size of every evaluation (checks and the end); lower it after "
+                        "an out-of-memory error while evaluating, --resume may change it "
+                        f"(default: {eval_batch_size})")
     g.add_argument("--lr", type=positive_float, default=lr,
                    help=f"learning rate (default: {lr if lr is not None else 'per model, see above'})")
     g.add_argument("--patience", type=non_negative_int, default=patience,

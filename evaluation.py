@@ -9,21 +9,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from steps import autocast
+
 
 def evaluate(model: nn.Module, batches: Iterable, device_type: str,
              autocast_dtype: torch.dtype | None = None, *,
              confusion: bool = False) -> tuple[float, float] | tuple[float, float, list]:
     """Mean cross-entropy and accuracy of `model` over `batches`, in eval() mode.
 
-    Sums stay on the device; one read-back at the end. With confusion=True also the
-    confusion matrix (a list of rows: row = true class, column = predicted class).
+    Sums stay on the device, in fp32 whatever the autocast dtype; one read-back at the end.
+    With confusion=True also the confusion matrix (a list of rows: row = true class,
+    column = predicted class).
     """
     was_training = model.training
     model.eval()
     loss_sum = correct = counts = None
     count = 0
-    with torch.inference_mode(), torch.autocast(device_type, dtype=autocast_dtype or torch.bfloat16,
-                                                enabled=autocast_dtype is not None):
+    with torch.inference_mode(), autocast(device_type, autocast_dtype):
         for images, labels in batches:
             logits = model(images).float()
             batch_loss = F.cross_entropy(logits, labels, reduction="sum")

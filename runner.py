@@ -25,7 +25,8 @@ from utils import Hardware, format_duration, make_config, resolve_hardware, seed
 # Flags that may change when a run is resumed: how long and where it runs, not what it
 # learns (--model, --plot-only, --seeds pick which runs a command makes, not a run's content).
 RESUMABLE_FLAGS = ("resume", "epochs", "patience", "device", "cuda_graphs", "data_dir",
-                   "output_dir", "no_progress", "debug", "plot_only", "model", "seeds")
+                   "output_dir", "no_progress", "debug", "plot_only", "model", "seeds",
+                   "eval_batch_size")
 
 
 @dataclass
@@ -109,7 +110,8 @@ def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = No
                 loaded[key] = load_cifar10(
                     args.data_dir, job.batch_size, seed=seed, device=hardware.device,
                     subset=args.subset, channels_last=hardware.channels_last,
-                    progress=not args.no_progress, **job.data)
+                    eval_batch_size=args.eval_batch_size, progress=not args.no_progress,
+                    **job.data)
             data = loaded[key]
             seed_everything(seed)
             model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
@@ -163,7 +165,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
                       cuda_graphs=hardware.cuda_graphs, run_path=run_path, config=config,
                       progress=not args.no_progress, on_check=throttled(on_check),
                       resume_may_differ=RESUMABLE_FLAGS, resume_command=resume_command)
-    print(f"{run_name}: {len(data.train)} batches/epoch, a check every {trainer.check_every} "
+    print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
+          + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")
+          + f"; {len(data.train)} batches/epoch, a check every {trainer.check_every} "
           f"steps, {epochs} epochs, the best checkpoint by {stop_metric}"
           + (f", early stop after {patience} checks without a new best" if patience
              else ", no early stopping")
@@ -175,4 +179,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
           + ", ".join(f"{s} loss {final[s]['loss']:.4f} acc {final[s]['accuracy']:.4f}"
                       for s in ("train", "val", "test") if s in final)
           + f" ({format_duration(run['timings']['train_s'])}, {run['status']})")
+    if run.get("loss_scaler"):
+        print(f"{run_name}: the fp16 loss scaler skipped {run['loss_scaler']['skipped_steps']} "
+              f"steps (overflowed gradients); scale now {run['loss_scaler']['scale']:g}")
     return run

@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 import torch
 
 from cli import UserError
+from steps import get_rng_state, set_rng_state
 
 CHECKPOINT_FORMAT = "tdt4265-a3-run"
 
@@ -160,13 +161,14 @@ class RunStore:
 
     def save(self, run: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
              state: dict) -> None:
-        """Write the checkpoint (model, optimizer, `state`, config, RNG states), then the
-        run JSON."""
-        cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []
+        """Write the checkpoint (model, optimizer, `state`, config, RNG states: the CPU's and
+        the run's device's, CUDA's current device or MPS), then the run JSON."""
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type != "cpu":
+            rng["device"] = {"type": self.device.type, "state": get_rng_state(self.device)}
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config,
                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           **state, "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng}},
-                          self.checkpoint_path)
+                           **state, "rng": rng}, self.checkpoint_path)
         atomic_write_json(self.json_path, run)
 
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
@@ -199,7 +201,11 @@ class RunStore:
                             f"({str(err).splitlines()[0]}); the flags differ from the "
                             "interrupted run's") from None
         torch.set_rng_state(ckpt["rng"]["torch"])
-        if self.device.type == "cuda" and ckpt["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        saved = ckpt["rng"].get("device")
+        if saved is not None and saved["type"] == self.device.type:
+            set_rng_state(self.device, saved["state"])
+        elif self.device.type == "cuda" and ckpt["rng"].get("cuda"):
+            # a checkpoint of before 2026-11-30 kept every visible GPU's; take the first
+            set_rng_state(self.device, ckpt["rng"]["cuda"][0])
         return ckpt
 

@@ -44,8 +44,8 @@ INPUTS = {
 # The stages of torchvision's ResNet, in forward order (maxpool/avgpool have no parameters).
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
 DEFAULT_STAGES = ("layer4", "fc")  # the course recipe
-# Evaluation batch size: at 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB);
-# the loader's default of 500 would need 2.1 GB for it.
+# Default evaluation batch size (--eval-batch-size): at 256x256 conv1's output alone is
+# 200x64x128x128 floats (0.8 GB); the other tasks' 500 would need 2.1 GB for it.
 EVAL_BATCH_SIZE = 200
 
 IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
@@ -286,7 +286,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "statistics included (default: layer4,fc, the course recipe)")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures from the saved JSON in --output-dir; no training")
-    add_common_args(parser, epochs=5, batch_size=32, lr=5e-4, run_name=RUN_NAME)
+    add_common_args(parser, epochs=5, batch_size=32, lr=5e-4, run_name=RUN_NAME,
+                    eval_batch_size=EVAL_BATCH_SIZE)
     return parser
 
 
@@ -305,8 +306,7 @@ def jobs(args: argparse.Namespace, imagenet_state: dict | None,
                         "image_size": image_size, "figure_prefix": FIGURE_PREFIX,
                         **(weights_info or {})},
                 data={"normalization": recipe["normalization"], "image_size": image_size,
-                      "resize_mode": recipe["resize_mode"],
-                      "eval_batch_size": EVAL_BATCH_SIZE})]
+                      "resize_mode": recipe["resize_mode"]})]
 
 
 def main(args: argparse.Namespace) -> dict[str, dict]:

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from cli import TrainingInterrupted, UserError
+from cli import TrainingInterrupted, UserError, is_out_of_memory
 from evaluation import Evaluator
 from runs import RunStore
 from steps import GraphedStep, TrainStep, make_capturable
@@ -45,6 +45,10 @@ PROGRESS = ("epoch", "batch_in_epoch", "step", "loss_count", "history", "status"
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite; everything up to the last good check was saved."""
+
+
+class OutOfMemory(UserError):
+    """The device ran out of memory; the run up to its last finished check stays saved."""
 
 
 class EarlyStopping:
@@ -157,6 +161,7 @@ class Trainer:
         self.elapsed = 0.0        # seconds spent in earlier sessions of this run (resume)
         self._session_start: float | None = None
         self._ctrl_c = CtrlC()
+        self._evaluating = False  # what an out-of-memory error names
 
     # ------------------------------------------------------------------ saving and loading
     def run_dict(self) -> dict:
@@ -164,7 +169,15 @@ class Trainer:
                 "best_check": self.early_stopping.best_check,
                 "stop_metric": self.early_stopping.stop_metric, "final": self.final,
                 "timings": {"train_s": round(self.elapsed_s(), 2)},
-                "figure_prefix": self.config.get("figure_prefix")}
+                "figure_prefix": self.config.get("figure_prefix"),
+                "loss_scaler": self.loss_scaler_state()}
+
+    def loss_scaler_state(self) -> dict | None:
+        """fp16 only: the steps the loss scaler skipped (overflowed gradients) and its scale."""
+        step = self.train_step
+        if step.scaler is None:
+            return None
+        return {"skipped_steps": int(step.skipped.item()), "scale": step.loss_scale}
 
     def elapsed_s(self) -> float:
         start = self._session_start
@@ -172,11 +185,14 @@ class Trainer:
 
     def save(self) -> None:
         """Write the checkpoint and the JSON, then call on_check."""
+        scaler = self.train_step.scaler
         self.store.save(self.run_dict(), self.model, self.optimizer, {
             "best_model": self.early_stopping.best_state,
+            "scaler": scaler.state_dict() if scaler is not None else None,
             "trainer": {**{k: getattr(self, k) for k in PROGRESS}, "elapsed": self.elapsed_s(),
                         **self.early_stopping.state(),
-                        "loss_sum": float(self.train_step.loss_sum.item())}})
+                        "loss_sum": float(self.train_step.loss_sum.item()),
+                        "skipped_steps": int(self.train_step.skipped.item())}})
         if self.on_check is not None:
             try:
                 self.on_check(self.run_dict())
@@ -193,6 +209,10 @@ class Trainer:
             setattr(self, key, ckpt["trainer"][key])
         self.early_stopping.load(ckpt["trainer"], ckpt["best_model"])
         self.train_step.reset(ckpt["trainer"]["loss_sum"], self.step)
+        self.train_step.skipped.fill_(ckpt["trainer"].get("skipped_steps", 0))
+        scaler = self.train_step.scaler
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])  # the scale and growth count it had
 
     # ------------------------------------------------------------------ training
     def batch_source(self, start: int = 0) -> Iterator:
@@ -221,12 +241,35 @@ class Trainer:
             if self.status == "interrupted" or (self.status == "finished" and self.epoch < self.epochs):
                 self.status, self.final = "running", None
         self._session_start = time.perf_counter()
-        with self._ctrl_c:
-            if self.status == "running":
-                self._train_loop()
-            if self.final is None:
-                self._finish()
-            return self.run_dict()
+        try:
+            with self._ctrl_c:
+                if self.status == "running":
+                    self._train_loop()
+                if self.final is None:
+                    self._finish()
+                return self.run_dict()
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err):
+                raise
+            raise OutOfMemory(self._out_of_memory_message(err)) from err
+
+    def _out_of_memory_message(self, err: BaseException) -> str:
+        """What ran out of memory, what to lower, and what is saved."""
+        if self._evaluating:
+            size = getattr(self.val_batches, "batch_size", None)
+            what = (f"while evaluating (batch size {size}): lower --eval-batch-size "
+                    "(--resume may change it)")
+        else:
+            size = getattr(self.train_batches, "batch_size", None)
+            what = (f"in a training step (batch size {size}"
+                    + (", captured as a CUDA graph" if self.graphed_step is not None else "")
+                    + "): lower --batch-size (a new run)"
+                    + (" or use --cuda-graphs off" if self.graphed_step is not None else ""))
+        saved = (f"the run up to its last check (epoch {self.history[-1]['epoch']:.2f}) is in "
+                 f"{self.store.json_path} and {self.store.checkpoint_path}"
+                 if self.history and self.store.checkpoint_path.is_file()
+                 else "no check had finished, nothing was saved")
+        return f"out of memory on {self.device.type} {what}; {saved} ({type(err).__name__})"
 
     def _train_loop(self):
         n_batches = len(self.train_batches)
@@ -274,9 +317,14 @@ class Trainer:
         """Record one check; returns True when early stopping says stop."""
         train_loss = (self.train_step.loss_sum.item() / self.loss_count if self.loss_count
                       else float("nan"))
+        self._evaluating = True
         entry = {"epoch": round(self.step / len(self.train_batches), 4), "step": self.step,
                  "train_loss": train_loss, **self.evaluator.check(),
                  "elapsed_s": round(self.elapsed_s(), 2)}
+        self._evaluating = False
+        if self.train_step.scaler is not None:
+            entry["loss_scale"] = self.train_step.loss_scale
+            entry["skipped_steps"] = int(self.train_step.skipped.item())  # since the start
         self.history.append(entry)
         improved = self.early_stopping.update(self.history, self.model)
         tqdm.write(format_check(entry, improved), file=sys.stdout)
@@ -310,7 +358,9 @@ class Trainer:
         best = self.early_stopping
         if best.best_state is not None:
             self.model.load_state_dict(best.best_state)  # copies into the same tensors
+        self._evaluating = True
         self.final = self.evaluator.final()
+        self._evaluating = False
         if best.best_check is not None:
             check = self.history[best.best_check]
             self.final["best_epoch"], self.final["best_step"] = check["epoch"], check["step"]

@@ -39,22 +39,69 @@ def get_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `precision` on `device`, or None for plain fp32."""
-    if precision == "fp32":
-        return None
+# Which dtype each precision autocasts to; fp32 autocasts nothing.
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class PrecisionRule:
+    auto: str             # what --precision auto picks
+    allowed: tuple        # what an explicit --precision may ask for
+    why_not: str = ""     # said when an explicit choice is not allowed
+
+
+# What each kind of device gets (docs/GUIDE.md, "Precision and speed by device", shows the
+# same table). A path is auto's choice on a device only once it has run there: bf16 on CUDA
+# ran on an H200 (capability 9.0). fp16 + GradScaler has not run on a GPU yet, so a
+# pre-Ampere card stays fp32 until it has. Below capability 8.0 torch.cuda.is_bf16_supported()
+# still answers True (bf16 is emulated there), but cuDNN has no bf16 convolutions and every
+# convolution falls back to a slow kernel: bf16 is refused. MPS runs fp32 only: its autocast
+# needs torch 2.5 and its GradScaler was broken in several releases; neither has run here.
+PRECISION_RULES = {
+    "cuda, capability >= 8.0 (A100, RTX 30/40, H100, H200)":
+        PrecisionRule("bf16", ("fp32", "bf16", "fp16")),
+    "cuda, capability < 8.0 (T4, V100, P100, RTX 20, GTX 16)":
+        PrecisionRule("fp32", ("fp32", "fp16"), "cuDNN has no bf16 convolutions below compute "
+                      "capability 8.0; use --precision fp16 or fp32"),
+    "mps (Apple silicon)":
+        PrecisionRule("fp32", ("fp32",), "this project runs MPS in fp32 only (its autocast "
+                      "and GradScaler have not been run on a Mac); use --precision fp32"),
+    "cpu with AVX-512 BF16 or AMX": PrecisionRule("bf16", ("fp32", "bf16", "fp16")),
+    "cpu without (bf16 and fp16 emulated: slow)": PrecisionRule("fp32", ("fp32", "bf16", "fp16")),
+}
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int]:
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+def device_kind(device: torch.device) -> str:
+    """The row of PRECISION_RULES that `device` falls under."""
     if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-    elif device.type == "cpu":
-        # Fast bf16 needs AVX-512 BF16 (or AMX); elsewhere it is emulated and slower.
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    else:
-        supported = False
-    if precision == "bf16" and not supported and device.type != "cpu":
-        raise UserError(f"--precision bf16 is not supported on {device}; use fp32", exit_code=2)
-    if precision == "bf16":
-        return torch.bfloat16
-    return torch.bfloat16 if supported else None
+        fast_bf16 = cuda_capability(device) >= (8, 0)
+        return list(PRECISION_RULES)[0 if fast_bf16 else 1]
+    if device.type == "mps":
+        return list(PRECISION_RULES)[2]
+    fast_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return list(PRECISION_RULES)[3 if fast_bf16 else 4]
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for --precision on `device` (None: plain fp32), by PRECISION_RULES;
+    an explicit choice the device cannot do is a usage error."""
+    kind = device_kind(device)
+    rule = PRECISION_RULES[kind]
+    if precision == "auto":
+        return DTYPES[rule.auto]
+    if precision not in DTYPES:
+        raise UserError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16",
+                        exit_code=2)
+    if precision not in rule.allowed:
+        where = (f"this GPU (compute capability {'.'.join(map(str, cuda_capability(device)))})"
+                 if device.type == "cuda" else device.type)
+        raise UserError(f"--precision {precision} is not available on {where}: {rule.why_not}",
+                        exit_code=2)
+    return DTYPES[precision]
 
 
 def resolve_channels_last(choice: str, device: torch.device) -> bool:
@@ -63,15 +110,24 @@ def resolve_channels_last(choice: str, device: torch.device) -> bool:
     return choice == "on"
 
 
-def resolve_cuda_graphs(choice: str, device: torch.device) -> bool:
+def resolve_cuda_graphs(choice: str, device: torch.device,
+                        autocast_dtype: torch.dtype | None = None) -> bool:
     """--cuda-graphs: replay each training step as one captured CUDA graph (steps.py).
 
     'auto' keeps the eager step everywhere until the graphed path has been run on a GPU
-    (its CUDA tests and the benchmark; README, "Speed"); 'on' needs CUDA.
+    (its CUDA tests and the benchmark; docs/GUIDE.md, "Precision and speed by device"),
+    and always under fp16: GradScaler.step reads on the host whether the gradients
+    overflowed, which a captured graph cannot do, so `on` with fp16 is refused. 'on'
+    needs CUDA.
     """
     if choice == "on" and device.type != "cuda":
         raise UserError(f"--cuda-graphs on needs a CUDA GPU, and this run is on {device}; "
                         "use --cuda-graphs auto or off", exit_code=2)
+    if choice == "on" and autocast_dtype == torch.float16:
+        raise UserError("--cuda-graphs on cannot be used with fp16: its loss scaler decides "
+                        "on the host whether to skip a step, which a captured graph cannot; "
+                        "use --precision bf16 or fp32 with graphs, or --cuda-graphs off",
+                        exit_code=2)
     return choice == "on"
 
 
@@ -90,15 +146,15 @@ class Hardware:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.autocast_dtype is not None else "fp32"
+        return next(name for name, dtype in DTYPES.items() if dtype == self.autocast_dtype)
 
 
 def resolve_hardware(args) -> Hardware:
     """The one device decision of a script (a CUDA GPU also gets cudnn.benchmark)."""
     device = get_device(args.device)
-    hardware = Hardware(device, resolve_precision(args.precision, device),
-                        resolve_channels_last(args.channels_last, device),
-                        resolve_cuda_graphs(getattr(args, "cuda_graphs", "off"), device))
+    dtype = resolve_precision(args.precision, device)
+    hardware = Hardware(device, dtype, resolve_channels_last(args.channels_last, device),
+                        resolve_cuda_graphs(getattr(args, "cuda_graphs", "off"), device, dtype))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
     return hardware

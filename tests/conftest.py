@@ -31,6 +31,20 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CIFAR10_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _project_cache_untouched():
+    """The session fails if any test wrote into the project's own data/cache."""
+    cache = ROOT / "data" / "cache"
+
+    def listing():
+        return {p: p.stat().st_mtime_ns for p in cache.rglob("*")} if cache.is_dir() else {}
+
+    before = listing()
+    yield
+    changed = sorted(str(p) for p, t in listing().items() if before.get(p) != t)
+    assert not changed, f"tests wrote into the project's data/cache: {changed}"
+
+
 def make_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """uint8 N×32×32×3 images and labels; class k has a distinct mean colour."""
     rng = np.random.default_rng(seed)

@@ -93,11 +93,11 @@ def test_cache_is_used_on_second_load_and_notices_changes(tmp_path, monkeypatch)
     def no_decoding(*a, **k):
         raise AssertionError("decoded again although the cache is valid")
 
-    monkeypatch.setattr(dataloaders, "_decode_tree", no_decoding)
-    second = read_cifar10(tree, progress=False)
+    with monkeypatch.context() as patched:  # undoes only this (undo() would also drop
+        patched.setattr(dataloaders, "_decode_tree", no_decoding)  # the test's cache folder)
+        second = read_cifar10(tree, progress=False)
     assert second.source["cache_hit"] is True
     assert torch.equal(second.train_images, first.train_images)
-    monkeypatch.undo()
     # A changed source gets a new cache entry, not the stale one.
     write_image_tree(tree, n_train_per_class=11)
     third = read_cifar10(tree, progress=False)

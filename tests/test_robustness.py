@@ -83,7 +83,8 @@ def test_resume_without_checkpoint(tmp_path, tree):
 # ----------------------------------------------------------------- interruptions
 def _start(tree, out, *extra):
     cmd = [sys.executable, "task1_lenet.py", "--data-dir", str(tree), "--output-dir", str(out),
-           "--batch-size", "16", "--patience", "0", "--precision", "fp32", "--no-progress", *extra]
+           "--batch-size", "16", "--lr", "0.01", "--patience", "0", "--precision", "fp32",
+           "--no-progress", *extra]  # lr 0.05 diverged on this tiny set on an AMD EPYC
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -341,3 +341,15 @@ def test_visualisation_refuses_another_models_checkpoint(tree, tmp_path, capsys)
     code, _, err = cli(task3_visualisation, ["--data-dir", tree, "--checkpoint", ckpt,
                                              "--output-dir", tmp_path], capsys)
     assert_user_error(code, err, "'lenet'", "task3_resnet18.pt")
+
+
+def test_imagenet_input_is_what_torchvisions_weights_declare():
+    """--input imagenet normalises with the mean/std, size and interpolation torchvision's
+    ResNet18 ImageNet weights were trained with (their transforms() preset)."""
+    from dataloaders import NORMALIZATIONS
+    preset = task3_resnet.IMAGENET_WEIGHTS.transforms()
+    recipe = task3_resnet.INPUTS["imagenet"]
+    mean, std = NORMALIZATIONS[recipe["normalization"]]
+    assert list(mean) == pytest.approx(preset.mean) and list(std) == pytest.approx(preset.std)
+    assert recipe["image_size"] == preset.crop_size[0]
+    assert recipe["resize_mode"] == preset.interpolation.value

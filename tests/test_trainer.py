@@ -80,6 +80,20 @@ def test_patience_zero_never_stops(tmp_path):
     assert run["status"] == "finished" and len(run["history"]) == 8
 
 
+def test_a_tie_is_not_a_new_best():
+    from trainer import EarlyStopping
+    model = nn.Linear(2, 2)
+    for metric, values in (("val_accuracy", [0.5, 0.5, 0.6]), ("val_loss", [0.7, 0.7, 0.6])):
+        stopping = EarlyStopping(metric, patience=2)
+        history = []
+        judged = []
+        for value in values:
+            history.append({metric: value})
+            judged.append(stopping.update(history, model))
+        assert judged == [True, False, True], metric
+        assert stopping.best_check == 2 and stopping.checks_since_best == 0
+
+
 def test_stop_on_val_accuracy(tmp_path):
     run = make_trainer(tmp_path, epochs=2, stop_metric="val_accuracy").train()
     best = run["history"][run["best_check"]]
