@@ -43,6 +43,55 @@ def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- quick looks
+def default_epochs(model: str | None) -> int | None:
+    """How many epochs the task script trains `model` (a run config's "model") for by default.
+
+    Read from the task scripts themselves, when asked (they import this module)."""
+    if model == "lenet":
+        from task1_lenet import get_args_parser
+        return get_args_parser().get_default("epochs")
+    if model in ("model21", "model22"):
+        from task2_models import MODELS
+        return MODELS[f"{model[5]}.{model[6]}"]["epochs"]
+    if model == "resnet18":
+        from task3_resnet import get_args_parser
+        return get_args_parser().get_default("epochs")
+    return None
+
+
+def quick_look(run: dict) -> str | None:
+    """What makes a run a quick look, not comparable with the original report ('--subset 300,
+    1 of 10 epochs'), or None: trained on a `--subset`, or for fewer epochs than its task's
+    default. Read from the run's config alone."""
+    config = run.get("config") or {}
+    args = config.get("args") or {}
+    parts = []
+    if args.get("subset") is not None:
+        parts.append(f"--subset {args['subset']}")
+    epochs = config.get("epochs") or args.get("epochs")
+    default = default_epochs(config.get("model"))
+    if epochs is not None and default is not None and epochs < default:
+        parts.append(f"{epochs} of {default} epochs")
+    return ", ".join(parts) or None
+
+
+def quick_look_note(runs: Iterable[dict]) -> str | None:
+    """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one (the distinct
+    reasons, in order), else None."""
+    reasons = list(dict.fromkeys(filter(None, (quick_look(r) for r in runs))))
+    return f"quick look ({'; '.join(reasons)})" if reasons else None
+
+
+def _all_runs(runs: dict) -> list[dict]:
+    return [r for value in runs.values() for r in _group(value)]
+
+
+def _marked_title(title: str, runs: list[dict]) -> str:
+    note = quick_look_note(runs)
+    return f"{title}\n{note}: not comparable with the original report" if note else title
+
+
 def save_figure(fig, path: Path | str) -> Path:
     """Write `fig` as a PNG (the folder made if needed) and free it."""
     path = Path(path)
@@ -102,7 +151,7 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     if metric == "accuracy":
         ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.set_title(title or ylabel)
+    ax.set_title(_marked_title(title or ylabel, _all_runs(runs)), fontsize=10)
     ax.legend(fontsize=8)
     if any(isinstance(r, dict) and r.get("best_check") is not None for r in runs.values()):
         ax.text(0.99, 0.01, "o = best checkpoint (reported)", transform=ax.transAxes,
@@ -183,8 +232,9 @@ def final_table(runs: dict[str, dict | list[dict]],
     rows = []
     for name, run in runs.items():
         group = run if isinstance(run, (list, tuple)) else [run]
-        rows.append(row(name + (f" ({len(group)} seeds)" if len(group) > 1 else ""),
-                        [r.get("final") for r in group]))
+        note = quick_look_note(group)
+        rows.append(row(name + (f" ({len(group)} seeds)" if len(group) > 1 else "")
+                        + (f", {note}" if note else ""), [r.get("final") for r in group]))
     for name, final in (reference or {}).items():
         rows.append(row(f"{name} (report)", [final]))
     w0 = max(len(r[0]) for r in rows + [header])
@@ -246,7 +296,7 @@ def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: 
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     accuracy = np.trace(counts) / counts.sum() if counts.sum() else float("nan")
-    head = title or "Test confusion matrix"
+    head = _marked_title(title or "Test confusion matrix", _group(run_or_runs))
     ax.set_title(f"{head}\n(test accuracy {accuracy:.4f}"
                  + (f"; {summed}" if n_runs > 1 or n_runs != n_total else "") + ")",
                  fontsize=10)

@@ -1,18 +1,25 @@
 """The report, with evidence: REPORT.md and every figure it embeds, drawn from run files alone
 (nothing is trained or guessed), beside the original 2019 student report's numbers.
 
-    python report.py                                   # results/ -> plots/REPORT.md + figures
-    python report.py --results results --output-dir /tmp/report
-    python report.py --results plots --own-runs        # the runs the task scripts wrote to plots/
+    python report.py                                  # results/ -> results/report/ (the evidence)
+    python report.py --own-runs                       # your runs in plots/ -> plots/REPORT.md
+    python report.py --own-runs --results DIR         # the runs a task script wrote to DIR
 
-The runs the report cites are named in one place, `CITED` below: per model, which run files
-(glob patterns relative to --results; several files are seeds of one model: mean ± std) and the
-command that made them. From those it draws the loss and accuracy figures of each task, one
-confusion-matrix figure per model whose run recorded one, and writes the per-class table. A
-cited run that is missing is listed with the command that makes it, never filled in. ResNet18
-numbers count as transfer learning only when the run started from torchvision's ImageNet file
-(checked by its SHA-256 when it was trained). Every other run file under --results is listed
-under "Other runs".
+Two modes, one layout. By default it cites the runs named in `CITED` below: per model, which
+run files (glob patterns relative to --results; several files are seeds of one model: mean ±
+std) and the command that made them, checked against the command each run recorded; the
+REPORT.md and figures that README shows are this mode's, in results/report/. With
+`--own-runs` it shows the runs the task scripts wrote under their own names (task1_lenet.json,
+task2_model21.json, ..., or one file per seed), each with the command it recorded.
+
+Either way, what differs from run to run is read from the run files: the data source (its
+kind and the data cache's key), device, precision, torch version, date, command and training
+time, and whether a run was a quick look (`--subset`, or fewer epochs than its task's
+default; such numbers are marked wherever they stand beside the original report's). Its first
+line is the command that rebuilds the file. A cited run that is missing is listed with the
+command that makes it, never filled in. ResNet18 numbers count as transfer learning only when
+the run started from torchvision's ImageNet file (checked by its SHA-256 when it was trained).
+Every other run file under --results is listed under "Other runs".
 """
 from __future__ import annotations
 
@@ -24,11 +31,11 @@ from pathlib import Path
 
 from cli import ArgumentParser, UserError, run_cli
 from dataloaders import CLASSES
+from original_report import ORIGINAL_REPORT, original_finals, original_test_accuracy
 from plots import (confusion_counts, final_table, format_mean_std, format_parameter_table,
-                   per_class_table, plot_confusion, plot_runs)
-from runs import atomic_write_text, load_run
+                   per_class_table, plot_confusion, plot_runs, quick_look, quick_look_note)
+from runs import atomic_write_text, find_runs, load_run
 from task1_lenet import LeNet
-from task2_models import REPORT as REPORT_TASK2
 from utils import format_duration
 
 # ================================================================================================
@@ -66,40 +73,30 @@ CITED = {
                    "h200-2026-11-27/device.txt); run it where the file is",
     },
 }
-DATA_NOTE = ("DATA: the JPEG copy of CIFAR-10 (quality 75), the full data set as a local "
-             "archive; any source `--data-dir` accepts works (README, 'Offline'), or leave the "
-             "flag out to download CIFAR-10")
 
-# A task script's own output folder (e.g. plots/ after `python task2_models.py`): each run
-# under the name the script gives it (`--own-runs`).
+# `--own-runs`: a task script's output folder (plots/ unless --output-dir said otherwise),
+# each run under the name the script gives it (one file, or one per seed: runs.find_runs).
+# `command` is what makes a missing run; a run that is there shows the command it recorded.
 TASK_OUTPUT_RUNS = {
-    name: {"label": spec["label"], "files": [f"{name}_seed*.json", f"{name}.json"],
-           "command": command}
-    for (name, spec), command in zip(CITED.items(), (
-        "python task1_lenet.py --data-dir DATA",
-        "python task2_models.py --model 2.1 --data-dir DATA",
-        "python task2_models.py --model 2.2 --data-dir DATA",
-        "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth  # on a GPU"))
+    "task1_lenet": {"label": "LeNet (Task 1)", "run_name": "task1_lenet",
+                    "command": "python task1_lenet.py --data-dir DATA"},
+    "task2_model21": {"label": "Model 2.1", "run_name": "task2_model21",
+                      "command": "python task2_models.py --model 2.1 --data-dir DATA"},
+    "task2_model22": {"label": "Model 2.2", "run_name": "task2_model22",
+                      "command": "python task2_models.py --model 2.2 --data-dir DATA"},
+    "task3_resnet18": {"label": "ResNet18 (Task 3)", "run_name": "task3_resnet18",
+                       "command": "python task3_resnet.py --data-dir DATA "
+                                  "--weights resnet18-f37072fd.pth  # on a GPU"},
 }
 
-# The original 2019 student report's numbers (Task 2's: REPORT in task2_models.py). Task 3:
-# the report's own ResNet18 run re-initialised the pretrained weights (about 0.62 test);
-# other students reached 0.85-0.89.
-REPORT_TASK1 = {"train": {"accuracy": 0.9041}, "val": {"accuracy": 0.7214},
-                "test": {"accuracy": 0.7206}}
-REPORT_RESNET_TEST = 0.62
-# Each cited model's original test accuracy and a note, for every summary (REPORT.md,
-# README's table, run_all.py's).
-ORIGINAL_TEST = {
-    "task1_lenet": (REPORT_TASK1["test"]["accuracy"], ""),
-    "task2_model21": (REPORT_TASK2["Model 2.1"]["test"]["accuracy"], ""),
-    "task2_model22": (REPORT_TASK2["Model 2.2"]["test"]["accuracy"], ""),
-    "task3_resnet18": (REPORT_RESNET_TEST, "the report re-initialised the ImageNet weights; "
-                       "other students: 0.85-0.89"),
-}
-ORIGINAL = ("the original 2019 student report (its numbers are in this repository: "
-            "`REPORT_TASK1` and `REPORT_RESNET_TEST` in report.py, `REPORT` in task2_models.py), "
-            "measured on the original CIFAR-10")
+# Where each mode reads and writes by default.
+DEFAULT_RESULTS = {False: "results", True: "plots"}
+EVIDENCE_DIR = "results/report"  # the committed REPORT.md and the figures README shows
+
+# Data sources recognised by the key of their data cache (dataloaders.py: from the source's
+# kind and content), as recorded in every run under results/.
+KNOWN_SOURCES = {"e98dedfbb831d5137458": "the JPEG copy of CIFAR-10 (quality 75)"}
+GUIDE_DATA = "docs/GUIDE.md, 'Offline: a local copy of the data'"
 
 FIGURES = {
     "Task 1a: loss": "task1_loss.png", "Task 1b: accuracy": "task1_accuracy.png",
@@ -124,7 +121,10 @@ def _seed_order(path: Path) -> tuple:
 
 
 def cited_files(results: Path, spec: dict) -> list[Path]:
-    """The files of the first pattern of `spec` that matches any (seeds in numeric order)."""
+    """A spec's run files: the runs.find_runs group of its `run_name` (own runs), else the
+    files of the first of its `files` patterns that matches any (seeds in numeric order)."""
+    if "run_name" in spec:
+        return find_runs(results, spec["run_name"])
     for pattern in spec.get("files", []):
         matches = sorted((p for p in results.glob(pattern) if p.is_file()), key=_seed_order)
         if matches:
@@ -140,9 +140,14 @@ def run_label(results: Path, path: Path) -> str:
         return path.name.removesuffix(".json")
 
 
-def run_date(results: Path, path: Path) -> str:
-    """The date in the name of the folder holding the run (machine-and-date folders, e.g.
-    h200-2026-11-27/); run files carry no date themselves."""
+def run_date(results: Path, path: Path, run: dict | None = None) -> str:
+    """When a run ran: its config's start time when it recorded one; else the date in the
+    name of a machine-and-date folder holding it (h200-2026-11-27/, as results/ is laid out:
+    git gives committed files no dates of their own); else when its JSON was last written
+    (at its last check or its end)."""
+    started = ((run or {}).get("config") or {}).get("started")
+    if started:
+        return f"{started[:10]} {started[11:16]} UTC".strip()
     try:
         parts = path.relative_to(results).parts[:-1]
     except ValueError:
@@ -151,7 +156,16 @@ def run_date(results: Path, path: Path) -> str:
         m = re.search(r"\d{4}-\d{2}-\d{2}", part)
         if m:
             return f"{m.group(0)} (`{part}/`)"
-    return "-"
+    try:
+        written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except OSError:
+        return "-"
+    return f"{written:%Y-%m-%d %H:%M} UTC (JSON written)"
+
+
+def dates_cell(dates: list[str]) -> str:
+    dates = sorted(set(dates))
+    return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
 
 
 def shown_command(command: str) -> str:
@@ -233,25 +247,89 @@ def _no_final(group: list[dict]) -> str | None:
                      f"{(r.get('config') or {}).get('epochs', '?')}" for r in open_runs)
 
 
+def source_key(data: dict) -> str | None:
+    """The key of the run's data cache (cifar10-<key>.npz): made from the source's kind and
+    content (an archive's SHA-256; a folder's file names, sizes and times)."""
+    m = re.search(r"cifar10-([0-9a-f]+)\.npz$", str(data.get("cache") or ""))
+    return m.group(1) if m else None
+
+
+def source_name(data: dict) -> str:
+    """What a run trained on, from its config's `data`: a known source by its key, else its
+    kind and the file or folder name (never the path, which is the machine's)."""
+    key = source_key(data)
+    if key in KNOWN_SOURCES:
+        return KNOWN_SOURCES[key]
+    kind, name = data.get("kind"), Path(str(data.get("path") or "?")).name
+    if kind == "archive":
+        return f"the archive `{name}`"
+    if kind == "image-folder":
+        return f"the image-folder tree `{name}/`"
+    if kind == "cifar-10-batches-py":
+        return f"CIFAR-10 in torchvision's python format (`{name}/`)"
+    return f"a source of kind {kind or '?'} (`{name}`)"
+
+
+def data_cell(run: dict) -> str:
+    """The runs table's data column: the source, its key, and the images it kept."""
+    data = (run.get("config") or {}).get("data") or {}
+    if not data:
+        return "?"
+    key = source_key(data)
+    cell = source_name(data).removeprefix("the ") + (f", key `{key[:12]}`" if key else "")
+    if data.get("n_train") is not None:
+        cell += (f"; {data['n_train']:,} train / {data.get('n_val', 0):,} val / "
+                 f"{data.get('n_test', 0):,} test images")
+    return cell
+
+
+def data_line(groups: dict[str, list[dict]]) -> str:
+    """REPORT.md's data sentence, from the configs of every run shown: the one source they
+    share, or each source with the models trained on it."""
+    sources: dict[tuple, tuple[str, list[str]]] = {}
+    for name, group in groups.items():
+        for run in group:
+            data = (run.get("config") or {}).get("data") or {}
+            ident = (data.get("kind"), source_key(data) or data.get("path"))
+            text = source_name(data) if data else "an unrecorded source"
+            key = source_key(data)
+            if key:
+                text += f" ({data.get('kind')}, source key `{key[:12]}`)"
+            models = sources.setdefault(ident, (text, []))[1]
+            if SHORT.get(name, name) not in models:
+                models.append(SHORT.get(name, name))
+    how = ("The source key is the data cache's, made from the source's content (an archive's "
+           "SHA-256; a folder's file names, sizes and times): the same key, the same images. "
+           f"Any source `--data-dir` accepts works ({GUIDE_DATA}).")
+    if not sources:
+        return "**Data**: no run to read it from. " + how
+    if len(sources) == 1:
+        text, _ = next(iter(sources.values()))
+        return f"**Data**: every run shown trained on {text}. " + how
+    parts = "; ".join(f"{text} for {', '.join(models)}" for text, models in sources.values())
+    return (f"**Data: mixed sources**: {parts}. Numbers from different data are not "
+            "comparable with each other. " + how)
+
+
+def wall_cell(group: list[dict]) -> str:
+    """Training time of a run, or of each seed ('1m54s-1m56s each' when they differ)."""
+    seconds = sorted((r.get("timings") or {}).get("train_s", 0) for r in group)
+    if len(group) == 1:
+        return format_duration(seconds[0])
+    low, high = format_duration(seconds[0]), format_duration(seconds[-1])
+    return f"{low} each" if low == high else f"{low}-{high} each"
+
+
 def provenance(group: list[dict]) -> tuple[str, str, str, str]:
-    """(device, torch version, data source, training time) of a run group."""
+    """(device, precision, torch version, training time) of a run group, from its first
+    run's config (the seeds of one command share them)."""
     cfg = group[0].get("config", {})
     env = cfg.get("environment", {})
-    device = cfg.get("device", "?")
     threads = env.get("threads", "?")
-    device += (f" ({env['gpu']})" if env.get("gpu") else
-               f" ({threads} thread{'' if threads == 1 else 's'})")
-    device += f", {cfg.get('precision', '?')}"
-    data = cfg.get("data", {})
-    source = {"archive": "JPEG copy of CIFAR-10" if "jpeg" in str(data.get("path", "")).lower()
-              else "archive",
-              "cifar-10-batches-py": "original CIFAR-10"}.get(data.get("kind"),
-                                                               data.get("kind", "?"))
-    if data.get("n_train") and data["n_train"] < 45000:
-        source += f" (subset: {data['n_train']} train)"
-    times = [r.get("timings", {}).get("train_s", 0) for r in group]
-    wall = format_duration(sum(times) / len(times)) + (" each" if len(group) > 1 else "")
-    return device, env.get("torch", "?"), source, wall
+    device = cfg.get("device", "?") + (
+        f" ({env['gpu']})" if env.get("gpu") else
+        f" ({threads} thread{'' if threads == 1 else 's'})")
+    return device, str(cfg.get("precision", "?")), str(env.get("torch", "?")), wall_cell(group)
 
 
 def _one_or_list(group: list[dict]):
@@ -309,38 +387,70 @@ def _figures(out: Path, keys: list[str], drawn: set[str] | None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the report
+def report_command(results: Path, out: Path, own_runs: bool) -> str:
+    """The command that writes this REPORT.md again (the first line of the file)."""
+    return shlex.join(["python", "report.py", "--results", str(results), "--output-dir",
+                       str(out), *(["--own-runs"] if own_runs else [])])
+
+
+def recorded_commands(group: list[dict]) -> str:
+    """The commands a group's runs recorded (seeds of one command: one), as shown."""
+    commands = dict.fromkeys(shown_command((r.get("config") or {}).get("command") or "?")
+                             for r in group)
+    return "; ".join(f"`{c}`" for c in commands)
+
+
 def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
-                 drawn: set[str] | None = None) -> tuple[str, list[str]]:
+                 drawn: set[str] | None = None, own_runs: bool | None = None
+                 ) -> tuple[str, list[str]]:
     """REPORT.md's text and the list of missing runs.
 
     `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
     its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
-    `draw_figures` made (None: embed whatever figure files are in `output_dir`).
+    `draw_figures` made (None: embed whatever figure files are in `output_dir`); `own_runs`:
+    show each run's recorded command rather than check it against a cited one (default: when
+    `cited` is TASK_OUTPUT_RUNS).
     """
     results = Path(results)
     out = Path(output_dir) if output_dir is not None else results
     cited = CITED if cited is None else cited
+    own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
     loaded = load_groups(results, cited)
     groups = {n: [r for _, r in g] for n, g in loaded.items()}
     missing = [name for name, g in groups.items() if not g]
     resnet_real = is_imagenet(groups.get("task3_resnet18", []))
+    shown = {n: g for n, g in groups.items() if g and (n != "task3_resnet18" or resnet_real)}
+    which = ("The runs are the task scripts' own, found under the names they give them "
+             f"({', '.join(f'`{n}`' for n in cited)}: one file, or one per seed), each "
+             "shown with the command it recorded." if own_runs else
+             "The runs it cites are named in `CITED` in report.py, each with the command that "
+             "made it, checked against the command the run recorded.")
     lines = [
         "# TDT4265 Assignment 3: results",
         "",
-        f"Generated by `python report.py --results {results} --output-dir {out}` on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the run files in `{results}/` "
-        "alone. Every number below was read from a run's JSON; each run's command, device, "
-        "date and time are in the last tables. 'Report' is " + ORIGINAL + "; ours on the data "
-        "named. " + DATA_NOTE + ".",
+        f"Generated by `{report_command(results, out, own_runs)}` from the run files in "
+        f"`{results}/` alone (the same command rebuilds this file): every number below was "
+        f"read from a run's JSON. {which} 'Original report': the 2019 student report's "
+        "numbers (`ORIGINAL_REPORT` in original_report.py), measured on the original CIFAR-10. "
+        "Each run's command, device, precision, torch, data and date are in "
+        "[the runs table](#runs-command-device-date-time).",
         "",
-        "## Summary: ours beside the original report (test accuracy)",
+        data_line(shown),
         "",
-        "| model | ours | original report | note |",
-        "|---|---|---|---|",
     ]
+    quick = {n: quick_look_note(g) for n, g in shown.items() if quick_look_note(g)}
+    if quick:
+        lines += ["**Quick look.** " + ", ".join(SHORT.get(n, n) for n in quick)
+                  + (" was" if len(quick) == 1 else " were") + " trained on a `--subset` or "
+                  "for fewer epochs than the task's default: a check that the pipeline runs, "
+                  "not numbers to set beside the original report's (marked *quick look* "
+                  "wherever they stand beside them).", ""]
+    lines += ["## Summary: ours beside the original report (test accuracy)", "",
+              "| model | ours | original report | note |", "|---|---|---|---|"]
     for name, spec in cited.items():
         group = groups[name]
-        report, note = ORIGINAL_TEST.get(name, ("-", ""))
+        report = original_test_accuracy(name)
+        note = ORIGINAL_REPORT.get(name, {}).get("note", "")
         if not group:
             ours = f"missing: `{spec['command']}`"
         elif name == "task3_resnet18" and not resnet_real:
@@ -349,21 +459,25 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
             ours = acc_cell(group)
             if _no_final(group):
                 ours += f" (no final evaluation yet: {_no_final(group)})"
-        lines.append(f"| {spec['label']} | {ours} | {report} | {note} |")
+            if quick.get(name):
+                ours += f", *{quick[name]}*"
+        lines.append(f"| {spec['label']} | {ours} | {'-' if report is None else report} | "
+                     f"{note} |")
 
     lines += ["", "## Task 1: LeNet", "", "### 1c: parameters per layer", "", "```",
               format_parameter_table(LeNet()), "```", ""]
     if groups.get("task1_lenet"):
         text, md = final_table({"LeNet": _one_or_list(groups["task1_lenet"])},
-                               {"LeNet": REPORT_TASK1})
+                               original_finals(["task1_lenet"]))
         lines += ["### 1b: final loss and accuracy (best checkpoint)", "", md]
     lines += _figures(out, ["Task 1a: loss", "Task 1b: accuracy"], drawn)
 
     lines += ["## Task 2: Model 2.1 and Model 2.2", ""]
-    task2 = {cited[n]["label"]: _one_or_list(g) for n, g in groups.items()
+    task2 = {SHORT[n]: _one_or_list(g) for n, g in groups.items()
              if n.startswith("task2") and g}
     if task2:
-        text, md = final_table(task2, {k: v for k, v in REPORT_TASK2.items() if k in task2})
+        text, md = final_table(task2, original_finals(
+            [n for n, g in groups.items() if n.startswith("task2") and g]))
         lines += ["### 2.2: final train, validation and test loss and accuracy", "", md,
                   "The report's train columns are implausible (a 0.003 loss beside 0.909 "
                   "accuracy); ours are measured on the whole training split with the best "
@@ -397,23 +511,33 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
               "possible for one model on one split; our table measures both on the same split.",
               ""]
 
-    lines += ["## Runs: command, device, date, time", "", DATA_NOTE + ".", "",
-              "| run | files | command | device | torch | data | date | status | training time |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["## Runs: command, device, date, time", "",
+              ("Each run with the command it recorded" if own_runs else
+               "Each cited run with the command that made it")
+              + "; DATA stands for its `--data-dir` (a path on the machine that ran it). "
+              "Status *quick look*: trained on a `--subset` or for fewer epochs than the "
+              "task's default.", "",
+              "| run | files | command | device | precision | torch | data | date | status | "
+              "training time |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     notes_after = []
     for name, pairs in loaded.items():
         if not pairs:
             continue
         group = [r for _, r in pairs]
-        device, torch_version, source, wall = provenance(group)
+        device, precision, torch_version, wall = provenance(group)
         files = ", ".join(f"`{run_label(results, p)}`" for p, _ in pairs)
-        dates = sorted({run_date(results, p) for p, _ in pairs})
-        statuses = ", ".join(sorted({str(r.get("status", "?")) for r in group}))
-        command = cited[name]["command"]
-        lines.append(f"| {SHORT.get(name, name)} | {files} | `{command}` | {device} | "
-                     f"{torch_version} | {source} | {', '.join(dates)} | {statuses} | {wall} |")
-        for p, r in pairs:
-            differs = command_differs(command, r)
+        dates = dates_cell([run_date(results, p, r) for p, r in pairs])
+        status = ", ".join(sorted({str(r.get("status", "?")) for r in group}))
+        if quick_look_note(group):
+            status += f"; *{quick_look_note(group)}*"
+        sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
+        command = (recorded_commands(group) if own_runs else f"`{cited[name]['command']}`")
+        lines.append(f"| {SHORT.get(name, name)} | {files} | {command} | {device} | "
+                     f"{precision} | {torch_version} | {sources} | {dates} | {status} | "
+                     f"{wall} |")
+        for p, r in ([] if own_runs else pairs):
+            differs = command_differs(cited[name]["command"], r)
             if differs:
                 notes_after.append(f"- **Check the citation**: `{run_label(results, p)}` "
                                    f"records the command `{differs}`, which differs from the "
@@ -431,11 +555,13 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
         except UserError:
             continue  # not a run
         test = ((run.get("final") or {}).get("test") or {}).get("accuracy")
-        device, torch_version, _, wall = provenance([run])
+        device, precision, _, wall = provenance([run])
+        status = str(run.get("status", "?")) + (f"; *quick look ({quick_look(run)})*"
+                                                 if quick_look(run) else "")
         other_rows.append(
             f"| {run_label(results, p)} | {'-' if test is None else f'{test:.4f}'} | "
-            f"{run.get('status', '?')} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
-            f"{device} | {run_date(results, p)} | {wall} |")
+            f"{status} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
+            f"{device}, {precision} | {run_date(results, p, run)} | {wall} |")
     if other_rows:
         lines += ["", "## Other runs in the results folder (variants, comparisons)", "",
                   "| run | test acc | status | command | device | date | training time |",
@@ -480,35 +606,46 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
              "original report |", "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
         group = [run for _, run in groups[name]]
-        original = ORIGINAL_TEST.get(name, ("-",))[0]
+        original = original_test_accuracy(name)
         if not group or (name == "task3_resnet18" and not is_imagenet(group)):
             lines.append(f"| {spec['label']} | not measured | | | `{shown_command(spec['command'])}` "
                          f"| | {original} |")
             continue
-        device, torch_version, _, wall = provenance(group)
-        date = run_date(results, groups[name][0][0])
+        device, precision, torch_version, wall = provenance(group)
+        path, run = groups[name][0]
+        date = run_date(results, path, run)
         seeds = (f"{len(group)} seeds" if len(group) > 1 else "1 run")
+
         def accuracy(split: str) -> str:
             return _no_final(group) or format_mean_std(
                 [r["final"][split]["accuracy"] for r in group], 4)
 
-        lines.append(f"| {spec['label']} | {accuracy('test')} | {accuracy('val')} | "
-                     f"{seeds} | `{shown_command(spec['command'])}` | {device}, torch "
-                     f"{torch_version}, {date}, {wall} | {original} |")
+        quick = quick_look_note(group)
+        lines.append(f"| {spec['label']} | {accuracy('test')}"
+                     + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
+                     f"{seeds} | `{shown_command(spec['command'])}` | {device}, {precision}, "
+                     f"torch {torch_version}, {date}, {wall} | {original} |")
     return "\n".join(lines) + "\n"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description="Write REPORT.md and the figures it embeds from the "
-                                        "run files under a results folder.")
-    parser.add_argument("--results", default="results",
-                        help="the folder holding the run files (default: results)")
-    parser.add_argument("--output-dir", default="plots",
-                        help="where REPORT.md and its figures go (default: plots)")
+    parser = ArgumentParser(
+        description="Write REPORT.md and the figures it embeds from the run files under a "
+                    "results folder: by default the runs report.py cites, from results/ into "
+                    f"{EVIDENCE_DIR}/ (what README shows); with --own-runs the runs the task "
+                    "scripts wrote, from plots/ into plots/.")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="the folder holding the run files (default: "
+                             f"{DEFAULT_RESULTS[False]}; with --own-runs "
+                             f"{DEFAULT_RESULTS[True]})")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help=f"where REPORT.md and its figures go (default: {EVIDENCE_DIR}; "
+                             "with --own-runs the --results folder)")
     parser.add_argument("--own-runs", action="store_true",
-                        help="cite the runs the task scripts wrote into --results under their "
-                             "own names (task1_lenet.json, task2_model21.json, ...; e.g. "
-                             "--results plots) instead of the runs named in report.py")
+                        help="show the runs the task scripts wrote into --results under their "
+                             "own names (task1_lenet.json, task2_model21.json, ..., or one "
+                             "file per seed), each with the command it recorded, instead of "
+                             "the runs named in report.py")
     parser.add_argument("--readme-table", action="store_true",
                         help="print README's results table (from the cited runs) and stop")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -516,10 +653,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> Path | None:
-    results, out = Path(args.results), Path(args.output_dir)
+    results = Path(args.results or DEFAULT_RESULTS[args.own_runs])
+    out = Path(args.output_dir or (results if args.own_runs else EVIDENCE_DIR))
     if not results.is_dir():
         raise UserError(f"--results {results} is not a folder; give the folder holding the "
-                        "run files (default: results)")
+                        "run files" + (" (the task scripts' --output-dir, default plots)"
+                                       if args.own_runs else " (default: results)"))
     cited = TASK_OUTPUT_RUNS if args.own_runs else CITED
     if args.readme_table:
         print(readme_table(results, cited), end="")
@@ -529,7 +668,7 @@ def main(args: argparse.Namespace) -> Path | None:
     except OSError as err:
         raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
     drawn = {p.name for p in draw_figures(results, out, cited)}
-    text, missing = build_report(results, out, cited, drawn)
+    text, missing = build_report(results, out, cited, drawn, own_runs=args.own_runs)
     path = out / "REPORT.md"
     atomic_write_text(path, text)
     print(f"wrote {path} and {len(drawn)} figures"

@@ -1,15 +1,18 @@
 import json
 import re
+import shlex
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, write_image_tree, write_pickle_batches
 from dataloaders import CLASSES
-from report import CITED, TASK_OUTPUT_RUNS, build_report, shown_command
+from doccheck import bad_pointers, broken_links
+from report import CITED, TASK_OUTPUT_RUNS, build_report, data_line, shown_command
 from plots import final_table, mean_std, per_class_table, plot_confusion, plot_runs
 
 
@@ -17,7 +20,8 @@ def run(name, test_acc, *, seed=0, source=None, gpu=None):
     return {"config": {"model": name, "seed": seed, "device": "cpu", "precision": "bf16",
                        "command": f"python {name}.py", "stop_metric": "val_loss",
                        "environment": {"torch": "2.x", "threads": 2, **({"gpu": gpu} if gpu else {})},
-                       "data": {"kind": "archive", "path": "x/cifar10-jpeg.tar.gz", "n_train": 45000},
+                       "data": {"kind": "archive", "path": "x/cifar10-jpeg.tar.gz", "n_train": 45000,
+                                "n_val": 5000, "n_test": 10000},
                        **({"pretrained_source": source} if source else {})},
             "status": "finished", "best_check": 1,
             "history": [{"epoch": 0.5, "step": 5, "train_loss": 2.0, "val_loss": 1.9,
@@ -171,8 +175,9 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
     assert "| LeNet (Task 1) | 0.9800 ± 0.0000 (3 seeds) | 0.7206 |" in text
     files = ", ".join(f"`gpu-2026-01-02/lenet/task1_lenet_seed{s}`" for s in (0, 1, 10))
     assert (f"| LeNet | {files} | `python task1_lenet.py --data-dir DATA --seed S` | "
-            "cuda (NVIDIA H200), bf16 | 2.x | JPEG copy of CIFAR-10 | 2026-01-02 "
-            "(`gpu-2026-01-02/`) | finished | 2m00s each |") in text
+            "cuda (NVIDIA H200) | bf16 | 2.x | archive `cifar10-jpeg.tar.gz`; 45,000 train / "
+            "5,000 val / 10,000 test images | 2026-01-02 (`gpu-2026-01-02/`) | finished | "
+            "2m00s each |") in text
     assert "| cat | 0.800 ± 0.000 | - |" in text
     assert "![LeNet](confusion_lenet.png)" in text and "![Task 2.4: loss](task2_loss.png)" in text
     # the cited command is checked against the recorded one (Model 2.1's lacks --epochs 40)
@@ -278,3 +283,107 @@ def test_readme_results_table_is_the_one_the_run_files_give():
     assert "| LeNet (Task 1) |" in table and "| Model 2.1 |" in table
     assert table in (root / "README.md").read_text(), \
         "README's results table differs from `python report.py --readme-table`: paste it again"
+
+
+# --------------------------------------------------------------------------- the user's own runs
+def test_data_line_names_the_sources_the_configs_record():
+    jpeg = run("lenet", 0.7)
+    jpeg["config"]["data"]["cache"] = "/c/cifar10-e98dedfbb831d5137458.npz"
+    line = data_line({"task1_lenet": [jpeg], "task2_model22": [jpeg]})
+    assert line.startswith("**Data**: every run shown trained on the JPEG copy of CIFAR-10 "
+                           "(quality 75) (archive, source key `e98dedfbb831`).")
+    pickle_run, tree_run = run("lenet", 0.7), run("model21", 0.7)
+    pickle_run["config"]["data"] = {"kind": "cifar-10-batches-py", "path": "/a/cifar-10-batches-py",
+                                    "cache": "/c/cifar10-0123456789abcdef0123.npz"}
+    tree_run["config"]["data"] = {"kind": "image-folder", "path": "/b/mytree",
+                                  "cache": "/c/cifar10-fedcba9876543210fedc.npz"}
+    line = data_line({"task1_lenet": [pickle_run], "task2_model21": [tree_run]})
+    assert ("**Data: mixed sources**: CIFAR-10 in torchvision's python format "
+            "(`cifar-10-batches-py/`) (cifar-10-batches-py, source key `0123456789ab`) for "
+            "LeNet; the image-folder tree `mytree/` (image-folder, source key `fedcba987654`) "
+            "for Model 2.1.") in line
+    assert "/a/" not in line and "/b/" not in line  # the machine's paths are not shown
+
+
+def test_quick_look_is_a_subset_or_fewer_epochs_than_the_tasks_default():
+    from plots import quick_look
+    full = run("model22", 0.7)
+    full["config"].update(epochs=50, args={"subset": None, "epochs": None})
+    assert quick_look(full) is None
+    longer = run("lenet", 0.7)
+    longer["config"].update(epochs=12, args={"subset": None, "epochs": 12})
+    assert quick_look(longer) is None
+    short = run("model21", 0.7)
+    short["config"].update(epochs=2, args={"subset": 2000, "epochs": 2})
+    assert quick_look(short) == "--subset 2000, 2 of 40 epochs"
+    text, md = final_table({"Model 2.1": short})
+    assert "| Model 2.1, quick look (--subset 2000, 2 of 40 epochs) |" in md
+
+
+def test_own_runs_report_through_the_task_scripts(tmp_path):
+    """Runs a user makes with the task scripts: REPORT.md names their data (a pickle source
+    and an image tree), their recorded commands and dates, marks the quick looks, has no
+    citation checks, resolves every link, and its first line rebuilds it."""
+    pickle_root = write_pickle_batches(tmp_path / "pickle", n_train_per_class=10)
+    tree = write_image_tree(tmp_path / "tree", n_train_per_class=10)
+    out = tmp_path / "out"
+    lenet = ["task1_lenet.py", "--data-dir", str(pickle_root), "--subset", "40", "--epochs", "1",
+             "--batch-size", "16", "--output-dir", str(out), "--no-progress"]
+    m21 = ["task2_models.py", "--model", "2.1", "--data-dir", str(tree), "--epochs", "1",
+           "--batch-size", "16", "--output-dir", str(out), "--no-progress"]
+    for argv in (lenet, m21):
+        result = run_script(*argv)
+        assert result.returncode == 0, result.stderr
+    result = run_script("report.py", "--own-runs", "--results", str(out))
+    assert result.returncode == 0, result.stderr
+    report_md = out / "REPORT.md"
+    text = report_md.read_text()
+
+    assert "**Data: mixed sources**: CIFAR-10 in torchvision's python format " \
+           "(`cifar-10-batches-py/`) (cifar-10-batches-py, source key `" in text
+    assert "for LeNet; the image-folder tree `tree/` (image-folder, source key `" in text
+    assert "JPEG copy" not in text and "quality 75" not in text
+    for argv, name, data in ((lenet, "task1_lenet", pickle_root), (m21, "task2_model21", tree)):
+        recorded = " ".join(["python", *("DATA" if a == str(data) else a for a in argv)])
+        row = next(line for line in text.splitlines() if f"| `{name}` |" in line)
+        assert f"| `{recorded}` |" in row, row
+        written = datetime.fromtimestamp((out / f"{name}.json").stat().st_mtime, timezone.utc)
+        assert f"| {written:%Y-%m-%d %H:%M} UTC (JSON written) |" in row, row
+    assert "| LeNet (Task 1) | " in text and \
+        "*quick look (--subset 40, 1 of 10 epochs)* | 0.7206 |" in text
+    assert "*quick look (1 of 40 epochs)* | 0.806 |" in text
+    assert "LeNet, quick look (--subset 40, 1 of 10 epochs) |" in text  # the 1b table
+    assert "Check the citation" not in text
+    assert broken_links(report_md) == [] and bad_pointers(text, str(report_md)) == []
+
+    command = re.search(r"^Generated by `([^`]+)`", text, flags=re.M).group(1)
+    assert command == f"python report.py --results {out} --output-dir {out} --own-runs"
+    report_md.unlink()
+    rebuilt = run_script(*shlex.split(command)[1:])
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert report_md.read_text() == text
+
+
+def test_committed_report_is_what_report_py_draws(monkeypatch):
+    """results/report/REPORT.md (README links it) is what `python report.py` writes from the
+    committed run files now: no hand edits, no stale numbers."""
+    monkeypatch.chdir(ROOT)
+    committed = Path("results/report/REPORT.md")
+    text, _ = build_report(Path("results"), committed.parent, CITED)
+    assert committed.read_text() == text, "results/report/ is stale: run `python report.py`"
+
+
+def test_the_original_reports_numbers_are_one_table():
+    from original_report import ORIGINAL_REPORT, original_finals
+    import task2_models
+    assert set(ORIGINAL_REPORT) == set(CITED) == set(TASK_OUTPUT_RUNS)
+    if hasattr(task2_models, "REPORT"):  # Task 2's table must not drift from the one table
+        assert task2_models.REPORT == original_finals(["task2_model21", "task2_model22"])
+    numbers = {spec["final"]["test"]["accuracy"] for spec in ORIGINAL_REPORT.values()}
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")]:
+        if path.name in ("original_report.py", "task2_models.py"):
+            continue
+        import ast
+        floats = {n.value for n in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(n, ast.Constant) and isinstance(n.value, float)}
+        assert not floats & numbers, f"{path.name} holds the report's numbers itself"
