@@ -4,27 +4,33 @@
     python run_all.py --data-dir PATH --weights PATH/resnet18-f37072fd.pth
 
 Runs, in order, each task script through its own parser and main() (in this process; the
-scripts' flags, defaults and outputs are theirs, see README.md "The tasks"):
+scripts' flags, defaults and outputs are theirs, see docs/GUIDE.md, "The tasks and their
+flags"):
 
     1. Task 1        python task1_lenet.py
     2. Task 2        python task2_models.py        (Model 2.1 and Model 2.2)
     3. Task 3        python task3_resnet.py         } only when ResNet18's ImageNet weights
     4. Task 3e-3g    python task3_visualisation.py  } are found (see below)
-    5. report        python report.py --results DIR --own-runs   -> REPORT.md of these runs
+    5. report        python report.py --results DIR --output-dir DIR --own-runs
+                                                    -> REPORT.md of these runs, in DIR
 
-The weights are found when --weights PATH is given, or when torchvision's hub cache holds
-resnet18-f37072fd.pth ($TORCH_HOME/hub/checkpoints/, default ~/.cache/torch/hub/checkpoints/).
-run_all never downloads them: without them it says in one line that Task 3 is skipped and
-how to give the weights, and runs the rest.
+The weights are found when --weights PATH is given (the file must be there and hold
+ResNet18's weights: else run_all stops with one line before any task), or when torchvision's
+hub cache holds resnet18-f37072fd.pth ($TORCH_HOME/hub/checkpoints/, default
+~/.cache/torch/hub/checkpoints/). run_all never downloads them: without --weights and without
+the cached file it says in one line that Task 3 is skipped and how to give the weights, and
+runs the rest.
 
 Before each step it prints a header with the equivalent command of the task script, after it
 the time it took; at the end a summary: each model's test accuracy beside the original
-report's, where the figures and REPORT.md are, and the total time. Each run's JSON records
+report's (a run trained on a --subset or for fewer epochs than its task's default marked as a
+quick look), where the figures and REPORT.md are, and the total time. Each run's JSON records
 that equivalent command, so that it reproduces one step alone; a step interrupted with
 Ctrl-C prints it with --resume.
 
-Writes to --output-dir (default plots/) everything the task scripts write there (run JSONs,
-checkpoints, figures, tables) and REPORT.md. Only the flags given here are passed on, so
+Writes to --output-dir (default plots/, which git ignores: the committed evidence is in
+results/) everything the task scripts write there (run JSONs, checkpoints, figures, tables)
+and REPORT.md. Only the flags given here are passed on, so
 each script keeps its own defaults (per model in Task 2) otherwise.
 
 Time: the sum of the tasks, minutes on a GPU, hours on a CPU (measured times of each task:
@@ -49,7 +55,8 @@ import task2_models
 import task3_resnet
 import task3_visualisation
 from cli import PRECISIONS, ArgumentParser, positive_int, run_cli
-from plots import format_mean_std
+from original_report import ORIGINAL_REPORT
+from plots import format_mean_std, quick_look_note
 from runs import find_runs, load_run
 from utils import format_duration
 
@@ -63,9 +70,9 @@ TRAINING_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                   ("seeds", "--seeds"), ("epochs", "--epochs"), ("output_dir", "--output-dir"),
                   ("no_progress", "--no-progress"), ("debug", "--debug")]
 VISUALISATION_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
-                       ("output_dir", "--output-dir"), ("debug", "--debug"),
+                       ("output_dir", "--output-dir"), ("seed", "--seed"), ("debug", "--debug"),
                        ("weights", "--weights")]
-REPORT_FLAGS = [("output_dir", "--output-dir"), ("debug", "--debug")]
+REPORT_FLAGS = [("debug", "--debug")]  # and --results/--output-dir/--own-runs, set in main()
 
 # key -> (header title, short name, module, script, flags it gets)
 STEPS = {
@@ -96,10 +103,11 @@ def get_args_parser() -> argparse.ArgumentParser:
             "then print each model's test accuracy beside the original report's.\n\n"
             "Only the flags given here are passed on: each script keeps its own defaults\n"
             "(per model in Task 2) otherwise. Everything goes to --output-dir.\n"
-            "The weights are found with --weights, or as "
-            f"{task3_resnet.IMAGENET_FILE} in torchvision's\n"
+            "The weights are found with --weights (a missing or unreadable file stops\n"
+            f"run_all before any task), or as {task3_resnet.IMAGENET_FILE} in torchvision's\n"
             "hub cache ($TORCH_HOME/hub/checkpoints/). run_all never downloads them: without\n"
-            "them it skips Task 3, says how to give them, and runs the rest.\n"
+            "--weights and without the cached file it skips Task 3, says how to give them,\n"
+            "and runs the rest.\n"
             "Time: minutes on a GPU, hours on a CPU (--subset N --epochs 1: a quick look)."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, metavar="PATH",
@@ -207,16 +215,19 @@ def model_runs(key: str, task_args: argparse.Namespace,
     return groups
 
 
-def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
-    """The summary's text (fixed width) and its numbers."""
-    report_numbers = {report.SHORT[name]: value for name, value in report.ORIGINAL_TEST.items()}
+def summarise(steps: dict, done: dict, out: Path) -> tuple[str, dict]:
+    """The summary's text (fixed width) and its numbers. A quick look (a run on a --subset,
+    or for fewer epochs than its task's default: plots.quick_look) says so in its row."""
+    originals = {spec["label"]: spec for spec in ORIGINAL_REPORT.values()}
     rows, numbers, notes = [], {}, []
+    any_quick = False
     for key in ("task1", "task2", "task3"):
         if key not in steps:
             label = "ResNet18"
             ours = "skipped: no ImageNet weights (see above)"
-            rows.append((label, ours, *map(str, report_numbers[label])))
-            numbers[label] = {"ours": None, "report": report_numbers[label][0]}
+            report_acc = originals[label]["final"]["test"]["accuracy"]
+            rows.append((label, ours, str(report_acc), originals[label]["note"]))
+            numbers[label] = {"ours": None, "report": report_acc}
             continue
         for label, name, paths in model_runs(key, steps[key]["task_args"], done[key]["result"]):
             group = [load_run(p) for p in paths if p.is_file()]
@@ -224,14 +235,19 @@ def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
             ours = format_mean_std(accs, digits=4)
             if len(group) > 1 and ours != "-":
                 ours += f" ({len(group)} seeds)"
+            quick = quick_look_note(group)
+            if quick:
+                ours += f", {quick}"
+                any_quick = True
             if key == "task3" and group and not report.is_imagenet(group):
                 cfg = group[0].get("config", {}) if group else {}
                 weights = Path(str(cfg.get("weights_file") or cfg.get("weights", "?"))).name
                 ours = f"not compared: did not start from ImageNet weights ({weights})"
                 accs = [None]
-            rows.append((label, ours, *map(str, report_numbers[label])))
+            report_acc = originals[label]["final"]["test"]["accuracy"]
+            rows.append((label, ours, str(report_acc), originals[label]["note"]))
             numbers[label] = {"ours": [a for a in accs if a is not None] or None,
-                              "report": report_numbers[label][0]}
+                              "report": report_acc, "quick_look": quick}
             shown = find_runs(out, name)  # what report.py reads
             if group and sorted(shown) != sorted(p for p in paths if p.is_file()):
                 notes.append(f"note: {out}/ also holds other {label} runs; REPORT.md shows "
@@ -241,8 +257,9 @@ def summarise(steps: dict, done: dict, out: Path, args) -> tuple[str, dict]:
     w = [max(len(r[i]) for r in [header, *rows]) + 2 for i in range(3)]
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
-    if args.subset or args.epochs:
-        lines.append("(a quick look: --subset/--epochs given, not comparable with the report)")
+    if any_quick:
+        lines.append("(quick look: trained on a --subset or for fewer epochs than the task's "
+                     "default; not comparable with the report)")
     lines += ["".join(f"{c:<{w[i]}}" for i, c in enumerate(r[:3])) + r[3]
               for r in [header, *rows]]
     lines = [line.rstrip() for line in lines]
@@ -266,9 +283,10 @@ def main(args: argparse.Namespace) -> dict:
         title, name, module, script, flags = STEPS[key]
         parser = module.get_args_parser()
         argv = script_argv(args, flags, parser, script)
-        if key == "report" and "--own-runs" in parser._option_string_actions:
-            # The runs just made, under the task scripts' own names (not the curated results/).
-            argv = ["--results", str(out), "--own-runs", *argv]
+        if key == "report":
+            # The runs just made, under the task scripts' own names (not the cited results/);
+            # REPORT.md beside them.
+            argv = ["--results", str(out), "--output-dir", str(out), "--own-runs", *argv]
         steps[key] = {"title": title, "name": name, "module": module, "script": script,
                       "argv": argv}
     for step in steps.values():
@@ -281,12 +299,6 @@ def main(args: argparse.Namespace) -> dict:
     done = {}
     for i, key in enumerate(keys, 1):
         step = steps[key]
-        if key == "task3_visualisation" and len(done["task3"]["result"] or ()) > 1:
-            # Several seeds: the fine-tuned checkpoints are <run>_seed<k>.pt, which the
-            # visualisation does not look for by itself; show the first seed's.
-            first = next(iter(done["task3"]["result"]))
-            step["argv"] += ["--checkpoint", str(out / f"{first}.pt")]
-            step["task_args"] = step["module"].get_args_parser().parse_args(step["argv"])
         command = shlex.join(["python", step["script"], *step["argv"]])
         print(f"\n[{i}/{len(keys)}] {step['title']} ({command})", flush=True)
         t0 = time.monotonic()
@@ -302,7 +314,7 @@ def main(args: argparse.Namespace) -> dict:
         print(f"[{i}/{len(keys)}] {step['name']} done in {format_duration(seconds)} "
               f"({format_duration(time.monotonic() - start)} so far)", flush=True)
 
-    text, numbers = summarise(steps, done, out, args)
+    text, numbers = summarise(steps, done, out)
     total = time.monotonic() - start
     print(text)
     print(f"total time {format_duration(total)}")

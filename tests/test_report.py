@@ -1,3 +1,4 @@
+import ast
 import json
 import re
 import shlex
@@ -383,7 +384,6 @@ def test_the_original_reports_numbers_are_one_table():
     for path in [*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")]:
         if path.name in ("original_report.py", "task2_models.py"):
             continue
-        import ast
         floats = {n.value for n in ast.walk(ast.parse(path.read_text()))
                   if isinstance(n, ast.Constant) and isinstance(n.value, float)}
         assert not floats & numbers, f"{path.name} holds the report's numbers itself"
