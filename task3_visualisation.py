@@ -1,9 +1,13 @@
 """Task 3e-3g: what ResNet18 sees, for one CIFAR-10 training image (TDT4265 2019, Assignment 3).
 
 Reads saved weights, never trains. The model is the fine-tuned ResNet18 of task3_resnet.py
-(key "best_model" of its checkpoint, default <output-dir>/task3_resnet18.pt) when there is
-one, else ResNet18 with the ImageNet weights (--weights PATH or torchvision's hub cache);
-every title says which, and which weights it started from. The image is CIFAR-10 training
+(key "best_model" of its checkpoint) when there is one in --output-dir, else ResNet18 with the
+ImageNet weights (--weights PATH or torchvision's hub cache); it prints which checkpoint it
+used and why, and every title says which model, and which weights it started from. The
+checkpoint is found by itself: task3_resnet18.pt of a single run, or the first seed's
+task3_resnet18_seed<k>.pt of a `--seeds` run (whichever of the two was written last, as the
+report reads them); `--seed N` picks the run of seed N (task3_resnet18_seedN.pt, or
+task3_resnet18.pt when that run had seed N); `--checkpoint PATH` names one. The image is CIFAR-10 training
 image --image-index (default 0: a frog in the original CIFAR-10 order, an airplane in the JPEG
 copy, whose files are sorted by class), prepared exactly as in training (--input, by default
 the checkpoint's: x8 nearest to 256x256 and CIFAR normalisation for the course recipe).
@@ -39,7 +43,7 @@ from torchvision.utils import make_grid
 from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
 from plots import pyplot, save_figure
-from runs import ensure_output_dir, read_checkpoint
+from runs import ensure_output_dir, find_runs, load_run, read_checkpoint
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
                           describe_weights, load_resnet18_weights)
 from utils import get_device
@@ -59,15 +63,56 @@ def num_maps_type(text: str) -> int:
     return value
 
 
+def _recorded_seed(run_json: Path) -> int | None:
+    try:
+        return (load_run(run_json).get("config") or {}).get("seed")
+    except UserError:
+        return None
+
+
+def find_checkpoint(args, out: Path) -> tuple[Path | None, str]:
+    """(the fine-tuned checkpoint to show, why that one), or (None, why there is none).
+
+    --checkpoint PATH, else with --seed N the run of seed N (task3_resnet18_seedN.pt, or
+    task3_resnet18.pt of a single run with seed N: a UserError when neither is there), else
+    the run group written last (runs.find_runs: the single run, or the first seed of a
+    --seeds run)."""
+    if args.checkpoint == "none":
+        return None, "--checkpoint none"
+    if args.checkpoint is not None:
+        return Path(args.checkpoint), "--checkpoint"
+    single = out / f"{RUN_NAME}.pt"
+    if args.seed is not None:
+        seeded = out / f"{RUN_NAME}_seed{args.seed}.pt"
+        if seeded.is_file():
+            return seeded, f"seed {args.seed} of a --seeds run (--seed {args.seed})"
+        if single.is_file() and _recorded_seed(single.with_suffix(".json")) == args.seed:
+            return single, f"the single run, which had seed {args.seed} (--seed {args.seed})"
+        raise UserError(f"--seed {args.seed}: no fine-tuned checkpoint of that seed in {out} "
+                        f"({seeded.name}, or {single.name} of a run with --seed {args.seed}); "
+                        "leave --seed out to take the latest run, or train that seed with "
+                        "task3_resnet.py")
+    for run_json in find_runs(out, RUN_NAME):
+        path = run_json.with_suffix(".pt")
+        if path.is_file():
+            if path == single:
+                return path, "the single run"
+            seed = path.stem.rsplit("_seed", 1)[1]
+            return path, (f"seed {seed}, the first of the --seeds run written last "
+                          "(--seed N shows another)")
+    if single.is_file():  # a checkpoint without its JSON
+        return single, "the single run"
+    return None, f"no fine-tuned checkpoint ({RUN_NAME}.pt or {RUN_NAME}_seed<k>.pt) in {out}"
+
+
 def load_model(args, out: Path) -> tuple[nn.Module, dict, str]:
     """(model in eval mode, the config it came with, a description for titles).
 
-    A fine-tuned checkpoint when there is one (--checkpoint, default
-    <output-dir>/task3_resnet18.pt; 'none' skips it), else the ImageNet model.
+    The fine-tuned checkpoint `find_checkpoint` finds when there is one, else the ImageNet
+    model.
     """
-    explicit = args.checkpoint is not None and args.checkpoint != "none"
-    path = Path(args.checkpoint) if explicit else out / f"{RUN_NAME}.pt"
-    if args.checkpoint != "none" and (explicit or path.is_file()):
+    path, why = find_checkpoint(args, out)
+    if path is not None:
         ckpt = read_checkpoint(path)
         config = ckpt.get("config") or {}
         if config.get("model") != "resnet18":
@@ -88,14 +133,13 @@ def load_model(args, out: Path) -> tuple[nn.Module, dict, str]:
         label = (f"Fine-tuned ResNet18 ({path.name}, {which}"
                  + (f", test acc {test:.3f}" if test is not None else "")
                  + f"), started from {describe_weights(config)}")
-        print(f"fine-tuned checkpoint: {path}")
+        print(f"fine-tuned checkpoint: {path} ({why})")
         return model.eval(), config, label
     state, info = load_resnet18_weights(args.weights, progress=True)
     model = ResNet18Transfer(None, ())
     model.fc = nn.Linear(512, 1000)  # the ImageNet head, so that the file loads as it is
     model.load_state_dict(state)
-    if args.checkpoint != "none":
-        print(f"no fine-tuned checkpoint at {path}: using the ImageNet model")
+    print(f"{why}: using the ImageNet model")
     return model.eval(), info, f"ResNet18 not fine-tuned, {describe_weights(info)}"
 
 
@@ -160,8 +204,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
                         help="fine-tuned checkpoint of task3_resnet.py; 'none' uses the ImageNet "
-                             "model (default: <output-dir>/task3_resnet18.pt when it exists, "
-                             "else the ImageNet model)")
+                             "model (default: found in --output-dir: task3_resnet18.pt of a "
+                             "single run, or the first seed's task3_resnet18_seed<k>.pt of a "
+                             "--seeds run, whichever was written last; else the ImageNet model)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="show the fine-tuned run of seed N: task3_resnet18_seedN.pt of a "
+                             "--seeds run, or task3_resnet18.pt when that run had --seed N "
+                             "(default: the one found as --checkpoint says)")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="ImageNet ResNet18 state dict (resnet18-f37072fd.pth), used when "
                              "there is no fine-tuned checkpoint (default: torchvision's hub cache)")
@@ -190,6 +239,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> list[Path]:
     out = ensure_output_dir(args.output_dir)
     device = get_device(args.device)
+    model, config, model_label = load_model(args, out)  # a wrong --seed is said before decoding
     arrays = read_cifar10(args.data_dir)
     n_images = len(arrays.train_labels)
     if args.image_index >= n_images:
@@ -197,7 +247,6 @@ def main(args: argparse.Namespace) -> list[Path]:
                         f"has {n_images} images (0 to {n_images - 1})", exit_code=2)
     image = arrays.train_images[args.image_index]
     class_name = CLASSES[int(arrays.train_labels[args.image_index])]
-    model, config, model_label = load_model(args, out)
     input_name = args.input or config.get("input") or "course"
     recipe = INPUTS[input_name]
     size = args.image_size or (config.get("image_size") if input_name == config.get("input")
