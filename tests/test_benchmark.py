@@ -39,6 +39,19 @@ def test_benchmark_no_naive_and_real_images(tmp_path):
     assert lenet["naive_img_s"] is None and lenet["pipeline_img_s"] > 0
 
 
+def test_benchmark_times_a_chosen_precision_and_names_it(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_script("benchmark.py", "--models", "lenet", "--steps", "1", "--warmup", "0",
+                        "--device", "cpu", "--precision", "fp16", "--no-naive",
+                        "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    bench = json.loads(out.read_text())
+    assert bench["precision"] == bench["models"]["lenet"]["precision"] == "fp16"
+    header, row = [line.split() for line in result.stdout.splitlines()
+                   if line.startswith(("model ", "lenet "))]
+    assert row[header.index("prec")] == "fp16"
+
+
 def test_benchmark_bad_models_is_one_line(tmp_path):
     out = tmp_path / "bench.json"
     result = run_script("benchmark.py", "--models", "lenet,vgg16", "--device", "cpu",

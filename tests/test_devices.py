@@ -183,7 +183,8 @@ def test_fp16_trains_with_a_loss_scaler(tmp_path):
     run = trainer.train()
     assert run["status"] == "finished"
     assert run["final"]["test"]["accuracy"] > 0.5  # ten flat colours: learnt quickly
-    assert run["loss_scaler"]["skipped_steps"] == 0 and run["loss_scaler"]["scale"] > 0
+    skipped = run["loss_scaler"]["skipped_steps"]  # an overflow or two is normal
+    assert skipped < 5 and run["loss_scaler"]["scale"] == 2.0 ** (16 - skipped)
     assert all("loss_scale" in h and "skipped_steps" in h for h in run["history"])
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["loss_scaler"] == run["loss_scaler"]
