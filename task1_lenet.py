@@ -15,10 +15,10 @@ writes to --output-dir (default plots/):
 Command:
 
     python task1_lenet.py                  # downloads CIFAR-10 with torchvision
-    python task1_lenet.py --data-dir PATH  # a local copy (README, "Offline")
+    python task1_lenet.py --data-dir PATH  # a local copy (docs/GUIDE.md, "Offline")
 
-Result to expect and time: see README.md, "Results" (each number there is beside the
-command and machine that produced it).
+Result to expect: README.md, "Results" (each number there is beside the command and machine
+that produced it); time: docs/GUIDE.md, "How long it takes".
 """
 from __future__ import annotations
 

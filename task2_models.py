@@ -17,13 +17,13 @@ Both go through the same Trainer as task 1. Writes to --output-dir (default plot
 Command:
 
     python task2_models.py                  # downloads CIFAR-10 with torchvision
-    python task2_models.py --data-dir PATH  # a local copy (README, "Offline")
+    python task2_models.py --data-dir PATH  # a local copy (docs/GUIDE.md, "Offline")
 
 Redraw the figures and the table from the saved JSON alone, without training:
 
     python task2_models.py --plot-only
 
-Results, times and machines: README.md, "Results".
+Results and machines: README.md, "Results"; times: docs/GUIDE.md, "How long it takes".
 """
 from __future__ import annotations
 
