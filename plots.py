@@ -6,6 +6,7 @@ table of a model. A figure can be redrawn without retraining:
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -60,10 +61,7 @@ def default_epochs(model: str | None) -> int | None:
     return None
 
 
-def quick_look(run: dict) -> str | None:
-    """What makes a run a quick look, not comparable with the original report ('--subset 300,
-    1 of 10 epochs'), or None: trained on a `--subset`, or for fewer epochs than its task's
-    default. Read from the run's config alone."""
+def _quick_look_parts(run: dict) -> list[str]:
     config = run.get("config") or {}
     args = config.get("args") or {}
     parts = []
@@ -73,14 +71,21 @@ def quick_look(run: dict) -> str | None:
     default = default_epochs(config.get("model"))
     if epochs is not None and default is not None and epochs < default:
         parts.append(f"{epochs} of {default} epochs")
-    return ", ".join(parts) or None
+    return parts
+
+
+def quick_look(run: dict) -> str | None:
+    """What makes a run a quick look, not comparable with the original report ('--subset 300,
+    1 of 10 epochs'), or None: trained on a `--subset`, or for fewer epochs than its task's
+    default. Read from the run's config alone."""
+    return ", ".join(_quick_look_parts(run)) or None
 
 
 def quick_look_note(runs: Iterable[dict]) -> str | None:
-    """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one (the distinct
-    reasons, in order), else None."""
-    reasons = list(dict.fromkeys(filter(None, (quick_look(r) for r in runs))))
-    return f"quick look ({'; '.join(reasons)})" if reasons else None
+    """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one (each distinct
+    reason once, in order), else None."""
+    parts = list(dict.fromkeys(p for r in runs for p in _quick_look_parts(r)))
+    return f"quick look ({', '.join(parts)})" if parts else None
 
 
 def _all_runs(runs: dict) -> list[dict]:
@@ -89,7 +94,9 @@ def _all_runs(runs: dict) -> list[dict]:
 
 def _marked_title(title: str, runs: list[dict]) -> str:
     note = quick_look_note(runs)
-    return f"{title}\n{note}: not comparable with the original report" if note else title
+    if not note:
+        return title
+    return title + "\n" + textwrap.fill(f"{note}: not comparable with the report", 80)
 
 
 def save_figure(fig, path: Path | str) -> Path:

@@ -387,3 +387,26 @@ def test_the_original_reports_numbers_are_one_table():
         floats = {n.value for n in ast.walk(ast.parse(path.read_text()))
                   if isinstance(n, ast.Constant) and isinstance(n.value, float)}
         assert not floats & numbers, f"{path.name} holds the report's numbers itself"
+
+
+def test_figure_titles_mark_quick_looks(tmp_path, monkeypatch):
+    import plots
+    titles = []
+
+    def keep_title(fig, path):
+        titles.append(fig.axes[0].get_title())
+        plots.pyplot().close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "save_figure", keep_title)
+    short = run("model21", 0.4)
+    short["config"].update(epochs=2, args={"subset": 2000, "epochs": 2})
+    full = run("model22", 0.7)
+    full["config"].update(epochs=50, args={"subset": None, "epochs": None})
+    plot_runs({"Model 2.1": short, "Model 2.2": full}, "loss", tmp_path / "a.png", title="Task 2")
+    plot_runs({"Model 2.2": full}, "loss", tmp_path / "b.png", title="Task 2")
+    plot_confusion(with_confusion(short, matrix_with({})), tmp_path / "c.png", "Model 2.1", CLASSES)
+    assert titles[0] == ("Task 2\nquick look (--subset 2000, 2 of 40 epochs): not comparable "
+                         "with the report")
+    assert titles[1] == "Task 2"
+    assert titles[2].startswith("Model 2.1\nquick look (--subset 2000, 2 of 40 epochs)")
