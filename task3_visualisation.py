@@ -105,13 +105,14 @@ def find_checkpoint(args, out: Path) -> tuple[Path | None, str]:
     return None, f"no fine-tuned checkpoint ({RUN_NAME}.pt or {RUN_NAME}_seed<k>.pt) in {out}"
 
 
-def load_model(args, out: Path) -> tuple[nn.Module, dict, str]:
+def load_model(args, out: Path, found: tuple[Path | None, str] | None = None
+               ) -> tuple[nn.Module, dict, str]:
     """(model in eval mode, the config it came with, a description for titles).
 
-    The fine-tuned checkpoint `find_checkpoint` finds when there is one, else the ImageNet
-    model.
+    The fine-tuned checkpoint `find_checkpoint` finds (or `found`, what it found) when there
+    is one, else the ImageNet model.
     """
-    path, why = find_checkpoint(args, out)
+    path, why = found or find_checkpoint(args, out)
     if path is not None:
         ckpt = read_checkpoint(path)
         config = ckpt.get("config") or {}
@@ -239,7 +240,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> list[Path]:
     out = ensure_output_dir(args.output_dir)
     device = get_device(args.device)
-    model, config, model_label = load_model(args, out)  # a wrong --seed is said before decoding
+    found = find_checkpoint(args, out)  # a --seed that was not trained: said before decoding
     arrays = read_cifar10(args.data_dir)
     n_images = len(arrays.train_labels)
     if args.image_index >= n_images:
@@ -247,6 +248,7 @@ def main(args: argparse.Namespace) -> list[Path]:
                         f"has {n_images} images (0 to {n_images - 1})", exit_code=2)
     image = arrays.train_images[args.image_index]
     class_name = CLASSES[int(arrays.train_labels[args.image_index])]
+    model, config, model_label = load_model(args, out, found)
     input_name = args.input or config.get("input") or "course"
     recipe = INPUTS[input_name]
     size = args.image_size or (config.get("image_size") if input_name == config.get("input")
