@@ -22,7 +22,8 @@ Trainer's own step (`Trainer.train_batch`):
 Prints a fixed-width table (a/b = pipeline over the limit: the graphed step where there is
 one, else the eager step; a/c = pipeline over naive) and writes it, with the device,
 versions and command, to --json (default plots/benchmark.json) after every model, so a
-finished model's numbers survive an interrupted run. Numbers and machines: README.md.
+finished model's numbers survive an interrupted run. Numbers and machines: docs/GUIDE.md,
+"Precision and speed by device".
 """
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ DEFAULT_OUTPUT_DIR = "plots"
 TRAINING_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                   ("precision", "--precision"), ("channels_last", "--channels-last"),
                   ("cuda_graphs", "--cuda-graphs"), ("subset", "--subset"), ("seed", "--seed"),
-                  ("seeds", "--seeds"), ("epochs", "--epochs"), ("output_dir", "--output-dir"),
+                  ("seeds", "--seeds"), ("epochs", "--epochs"),
+                  ("eval_batch_size", "--eval-batch-size"), ("output_dir", "--output-dir"),
                   ("no_progress", "--no-progress"), ("debug", "--debug")]
 VISUALISATION_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                        ("output_dir", "--output-dir"), ("seed", "--seed"), ("debug", "--debug"),
@@ -139,8 +140,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="auto picks CUDA, then MPS, then the CPU (default: the "
                              "scripts', auto)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="bf16 autocast or plain fp32 (default: the scripts', auto: bf16 "
-                             "where the device supports it fast)")
+                        help="autocast to bf16 or fp16 (with loss scaling), or plain fp32 "
+                             "(default: the scripts', auto: bf16 on CUDA GPUs of compute "
+                             "capability 8.0 or newer and on CPUs with AVX-512 BF16, else fp32)")
+    parser.add_argument("--eval-batch-size", type=positive_int, default=None, metavar="N",
+                        help="batch size of every evaluation; lower it after an out-of-memory "
+                             "error while evaluating (default: the scripts', 500, ResNet18 200)")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default=None,
                         help="channels_last memory format (default: the scripts', auto: on "
                              "for CUDA and the CPU)")

@@ -200,6 +200,8 @@ class RunStore:
             raise UserError(f"{self.checkpoint_path} does not fit this model/optimizer "
                             f"({str(err).splitlines()[0]}); the flags differ from the "
                             "interrupted run's") from None
+        if ckpt["config"].get("started"):  # the run started then, not at this resume
+            self.config["started"] = ckpt["config"]["started"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         saved = ckpt["rng"].get("device")
         if saved is not None and saved["type"] == self.device.type:

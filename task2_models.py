@@ -34,19 +34,11 @@ import torch
 import torch.nn as nn
 
 from cli import ArgumentParser, UserError, add_common_args, run_cli
+from original_report import original_finals
 from plots import final_table, format_parameter_table, plot_runs
 from runner import Job, run_jobs
 from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
 from utils import format_duration
-
-# The original report's Task 2.2 table; its train columns are unreliable
-# (a 0.003 loss beside 0.909 accuracy) and are shown as printed there.
-REPORT = {
-    "Model 2.1": {"test": {"loss": 0.933, "accuracy": 0.806}, "val": {"loss": 0.852, "accuracy": 0.823},
-                  "train": {"loss": 0.003, "accuracy": 0.909}},
-    "Model 2.2": {"test": {"loss": 0.714, "accuracy": 0.783}, "val": {"loss": 0.717, "accuracy": 0.782},
-                  "train": {"loss": 0.258, "accuracy": 0.912}},
-}
 
 # The course hyperparameters of each model and their stopping defaults (README says why).
 MODELS = {
@@ -177,7 +169,8 @@ def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
                         f"task2_model22{suffix}.json); train them first: python task2_models.py")
     figures = [plot_runs(runs, m, out / f"task2{suffix}_{m}.png", title=f"Task 2: {m}")
                for m in ("accuracy", "loss")]
-    text, markdown = final_table(runs, {k: v for k, v in REPORT.items() if k in runs})
+    original = original_finals(spec["run_name"] for spec in MODELS.values())
+    text, markdown = final_table(runs, {k: v for k, v in original.items() if k in runs})
     lines = ["Task 2.2: best checkpoint of each model on the test, validation and training",
              "splits. '(report)' rows: the original report (original CIFAR-10 data; its train",
              "columns are unreliable).", ""]

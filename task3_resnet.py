@@ -13,8 +13,9 @@ modern alternatives. Writes task3_resnet18.json/.pt, task3_accuracy.png and task
     python task3_resnet.py --data-dir PATH --weights resnet18-f37072fd.pth   # a GPU is advised
     python task3_resnet.py --plot-only                                        # redraw only
 
-Titles and the run config say which weights were used (README: where to get them, what to
-expect, and why a run from other weights is never shown as transfer learning).
+Titles and the run config say which weights were used; a run from other weights (a random
+initialisation) is never shown as transfer learning. Without the ImageNet file the error says
+where to get it and where to put it.
 """
 from __future__ import annotations
 

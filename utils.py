@@ -9,6 +9,7 @@ import json
 import random
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +164,8 @@ def resolve_hardware(args) -> Hardware:
 def make_config(args, hardware: Hardware, data_info: dict, **extra) -> dict:
     """Everything a run's outputs should carry: flags, resolved device, data, versions."""
     flags = {k: v for k, v in vars(args).items() if k not in ("debug", "no_progress")}
-    config = {"args": flags, "device": str(hardware.device), "precision": hardware.precision,
+    config = {"args": flags, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "device": str(hardware.device), "precision": hardware.precision,
               "channels_last": hardware.channels_last, "cuda_graphs": hardware.cuda_graphs,
               "data": data_info, "environment": environment(),
               "command": " ".join(["python", *sys.argv]), **extra}

@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,11 @@ sys.path.insert(0, str(ROOT))
 from dataloaders import CLASSES  # noqa: E402
 
 SHARED_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+# Module- and session-scope fixtures run before the per-test setting below: they get a
+# cache folder of their own too, never the project's data/cache.
+os.environ.setdefault("CIFAR10_CACHE_DIR", tempfile.mkdtemp(prefix="cifar10-test-cache-"))
 
 
 @pytest.fixture(autouse=True)
