@@ -156,8 +156,9 @@ class GraphedStep:
     afterwards (state the optimizer creates in those runs is zeroed, as it is created), and
     so is the random generator of the step's device (Dropout draws the masks the eager step
     would), so training is step for step the eager one. fp16's loss scaler cannot be
-    captured (it decides on the host whether to step): a step with a scaler is refused. `record` captures a callable and returns its
-    replay: `capture_cuda_graph`, or in tests on a CPU a recorder that returns the callable.
+    captured (it decides on the host whether to step): a step with a scaler is refused.
+    `record` captures a callable and returns its replay: `capture_cuda_graph`, or in tests
+    on a CPU a recorder that returns the callable.
     """
 
     def __init__(self, step: TrainStep, gather: Callable[[torch.Tensor], tuple],
