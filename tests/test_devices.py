@@ -278,32 +278,37 @@ def eager_recorder(fn, warmup=3):
     return fn
 
 
-def test_graphed_step_draws_the_eager_steps_dropout_masks(monkeypatch):
+def model22_losses(device: str, graphed: bool, n_batches: int, batch_size: int,
+                   record=None) -> list[float]:
+    """Per-step losses of Model 2.2 (Dropout2d p=0.5, Adam) over one epoch of random
+    images, eagerly or through GraphedStep (`record`: how it captures; None: a real graph)."""
+    from task2_models import Model22
+    torch.manual_seed(0)
+    model = Model22().to(device).train()
+    step = TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(),
+                     torch.device(device))
+    g = torch.Generator().manual_seed(5)
+    n = n_batches * batch_size
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    batches = TensorBatches(images.to(device), labels.to(device), batch_size, normalise,
+                            shuffle=True, drop_last=True, seed=2)
+    call = (GraphedStep(step, batches.gather, batch_size, **({"record": record} if record else {}))
+            if graphed else lambda index: step(*batches.gather(index)))
+    torch.manual_seed(1)  # the generator Dropout draws from, the same for both
+    out, previous = [], 0.0
+    for index in batches.iter_indices_from(0):
+        call(index)
+        out.append(step.loss_sum.item() - previous)
+        previous = step.loss_sum.item()
+    return out
+
+
+def test_graphed_step_draws_the_eager_steps_dropout_masks():
     """Model 2.2 itself (Dropout2d p=0.5), Adam: step for step the eager losses. Without the
     random generator's restore after the warm-up, the masks differ from the first step on."""
-    from task2_models import Model22
-
-    def run(graphed: bool):
-        torch.manual_seed(0)
-        model = Model22().train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        step = TrainStep(model, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"))
-        g = torch.Generator().manual_seed(5)
-        images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, generator=g)
-        labels = torch.randint(0, 10, (32,), generator=g)
-        batches = TensorBatches(images, labels, 8, normalise, shuffle=True, drop_last=True,
-                                seed=2)
-        call = (GraphedStep(step, batches.gather, 8, record=eager_recorder) if graphed
-                else lambda index: step(*batches.gather(index)))
-        torch.manual_seed(1)  # the generator Dropout draws from, the same for both
-        out, previous = [], 0.0
-        for index in batches.iter_indices_from(0):
-            call(index)
-            out.append(step.loss_sum.item() - previous)
-            previous = step.loss_sum.item()
-        return out
-
-    assert run(graphed=True) == pytest.approx(run(graphed=False), rel=1e-5)
+    graphed = model22_losses("cpu", True, 4, 8, record=eager_recorder)
+    assert graphed == pytest.approx(model22_losses("cpu", False, 4, 8), rel=1e-5)
 
 
 def test_a_step_with_a_loss_scaler_is_not_graphed():
@@ -480,29 +485,7 @@ def test_fp16_on_cuda_trains_and_records_its_scaler(tmp_path):
 def test_cuda_graph_with_dropout_matches_eager_and_warns_nothing():
     """Model 2.2 (Dropout2d) graphed on a GPU: the eager losses within cuDNN's run-to-run
     noise, and no 'capturable=True but not captured' warning."""
-    from task2_models import Model22
-
-    def run(graphed):
-        torch.manual_seed(0)
-        model = Model22().cuda().train()
-        step = TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-3),
-                         nn.CrossEntropyLoss(), torch.device("cuda"))
-        g = torch.Generator().manual_seed(5)
-        images = torch.randint(0, 256, (20 * 32, 3, 32, 32), dtype=torch.uint8, generator=g)
-        labels = torch.randint(0, 10, (20 * 32,), generator=g)
-        batches = TensorBatches(images.cuda(), labels.cuda(), 32, normalise, shuffle=True,
-                                seed=2)
-        call = (GraphedStep(step, batches.gather, 32) if graphed
-                else lambda index: step(*batches.gather(index)))
-        torch.cuda.manual_seed(1)
-        out, previous = [], 0.0
-        for index in batches.iter_indices_from(0):
-            call(index)
-            out.append(step.loss_sum.item() - previous)
-            previous = step.loss_sum.item()
-        return out
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = run(graphed=True)
-    assert got == pytest.approx(run(graphed=False), rel=1e-3, abs=1e-4)
+        got = model22_losses("cuda", True, 20, 32)
+    assert got == pytest.approx(model22_losses("cuda", False, 20, 32), rel=1e-3, abs=1e-4)
