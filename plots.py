@@ -1,5 +1,7 @@
-"""Figures and tables drawn from saved runs (never from a live model), and the parameter
-table of a model. A figure can be redrawn without retraining:
+"""Figures and tables drawn from saved runs (never from a live model). Each figure of the
+assignment has one function that draws it, whoever asks (the task scripts as they train,
+report.py from the committed runs): `draw_task1`, `draw_task2`, `draw_task3`, `draw_task3d`,
+`plot_confusion`. A figure can be redrawn without retraining:
 
     python plots.py plots/task1_lenet.json        # redraws task1_loss.png / task1_accuracy.png
 """
@@ -11,56 +13,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
 
 from cli import ArgumentParser, run_cli
+from recipes import RECIPES, default_epochs
 from runs import ensure_output_dir, load_run
 
 
-def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
-    """One row per module that owns parameters directly: name, type, weights, biases, total."""
-    rows = []
-    for name, module in model.named_modules():
-        own = dict(module.named_parameters(recurse=False))
-        if not own:
-            continue
-        weights = sum(p.numel() for k, p in own.items() if k != "bias")
-        biases = own["bias"].numel() if "bias" in own and own["bias"] is not None else 0
-        trainable = any(p.requires_grad for p in own.values())
-        rows.append({"layer": name, "type": type(module).__name__, "weights": weights,
-                     "biases": biases, "total": weights + biases, "trainable": trainable})
-    return rows, sum(r["total"] for r in rows)
-
-
-def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
-    rows, total = parameter_table(model)
-    width = max([len(r["layer"]) for r in rows] + [5])
-    lines = [title] if title else []
-    lines.append(f"{'layer':<{width}}  {'type':<12} {'weights':>10} {'biases':>8} {'total':>10}")
-    for r in rows:
-        lines.append(f"{r['layer']:<{width}}  {r['type']:<12} {r['weights']:>10,} "
-                     f"{r['biases']:>8,} {r['total']:>10,}")
-    lines.append(f"{'total':<{width}}  {'':<12} {'':>10} {'':>8} {total:>10,}")
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------- quick looks
-def default_epochs(model: str | None) -> int | None:
-    """How many epochs the task script trains `model` (a run config's "model") for by default.
-
-    Read from the task scripts themselves, when asked (they import this module)."""
-    if model == "lenet":
-        from task1_lenet import get_args_parser
-        return get_args_parser().get_default("epochs")
-    if model in ("model21", "model22"):
-        from task2_models import MODELS
-        return MODELS[f"{model[5]}.{model[6]}"]["epochs"]
-    if model == "resnet18":
-        from task3_resnet import get_args_parser
-        return get_args_parser().get_default("epochs")
-    return None
-
-
 def _quick_look_parts(run: dict) -> list[str]:
     config = run.get("config") or {}
     args = config.get("args") or {}
@@ -68,7 +27,7 @@ def _quick_look_parts(run: dict) -> list[str]:
     if args.get("subset") is not None:
         parts.append(f"--subset {args['subset']}")
     epochs = config.get("epochs") or args.get("epochs")
-    default = default_epochs(config.get("model"))
+    default = default_epochs(config)
     if epochs is not None and default is not None and epochs < default:
         parts.append(f"{epochs} of {default} epochs")
     return parts
@@ -216,6 +175,59 @@ def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Pa
     out = Path(output_dir)
     return [plot_runs(runs, m, out / f"{prefix}_{m}.png", title=f"{title} {m}".strip())
             for m in ("loss", "accuracy")]
+
+
+def weights_label(config: dict) -> str:
+    """A short label for figure titles: which weights a ResNet18 run or model started from.
+
+    "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
+    if config.get("pretrained_source") == "imagenet":
+        return "ImageNet weights (IMAGENET1K_V1)"
+    name = Path(str(config.get("weights_file") or config.get("weights", "?"))).name
+    return f"weights: {name}, NOT ImageNet"
+
+
+def _first(run_or_runs) -> dict:
+    return _group(run_or_runs)[0] if _group(run_or_runs) else {}
+
+
+def _curves(prefix: str, runs: dict, out: Path | str, heading: str,
+            metrics: Sequence[str] = ("loss", "accuracy")) -> list[Path]:
+    return [plot_runs(runs, m, Path(out) / f"{prefix}_{m}.png", title=f"{heading} {m}")
+            for m in metrics]
+
+
+def draw_task1(lenet, out: Path | str) -> list[Path]:
+    """Task 1a/1b: task1_loss.png and task1_accuracy.png of LeNet's run (or seeds)."""
+    return _curves(RECIPES["lenet"].figure_prefix, {RECIPES["lenet"].label: lenet}, out,
+                   "Task 1: LeNet")
+
+
+def draw_task2(models: dict, out: Path | str, suffix: str = "") -> list[Path]:
+    """Task 2: task2_accuracy.png and task2_loss.png, both models ({label: run or seeds}) on
+    one set of axes (`suffix`: a --run-suffix variant's files)."""
+    return _curves(RECIPES["model21"].figure_prefix + suffix, models, out, "Task 2:",
+                   ("accuracy", "loss"))
+
+
+def draw_task3(resnet, out: Path | str) -> list[Path]:
+    """Task 3b/3c: task3_accuracy.png and task3_loss.png of ResNet18's run (or seeds), the
+    weights it started from in the title."""
+    label = weights_label(_first(resnet).get("config") or {})
+    return _curves(RECIPES["resnet18"].figure_prefix, {RECIPES["resnet18"].label: resnet}, out,
+                   f"Task 3: ResNet18 ({label})", ("accuracy", "loss"))
+
+
+COMPARISON_FIGURE = "task3d_loss_comparison.png"
+
+
+def draw_task3d(model: str, runs, resnet, out: Path | str) -> Path:
+    """Task 3d: task3d_loss_comparison.png, the loss of a Task 2 model (`model`: its label;
+    `runs`: its run or seeds) beside ResNet18's, from the saved histories."""
+    label = weights_label(_first(resnet).get("config") or {})
+    return plot_runs({model: runs, RECIPES["resnet18"].label: resnet}, "loss",
+                     Path(out) / COMPARISON_FIGURE,
+                     title=f"Task 3d: loss of {model} and ResNet18 ({label})")
 
 
 def final_table(runs: dict[str, dict | list[dict]],
@@ -370,6 +382,7 @@ def per_class_table(runs: dict[str, dict | Sequence[dict]],
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="plots.py",
         description="Redraw <prefix>_loss.png and <prefix>_accuracy.png from saved run JSON "
                     "files, without retraining (several seeds of one model: a mean ± std band).")
     parser.add_argument("runs", nargs="+", help="run JSON files (e.g. plots/task1_lenet.json)")

@@ -28,13 +28,14 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
+from architecture import format_parameter_table
 from cli import ArgumentParser, add_common_args, run_cli
-from plots import format_parameter_table, plot_run_files
+from plots import draw_task1
+from recipes import RECIPES
 from runner import Job, run_jobs, seed_runs
-from runs import atomic_write_text, ensure_output_dir
+from runs import atomic_write_text, ensure_output_dir, load_run
 
-RUN_NAME = "task1_lenet"
-FIGURE_PREFIX = "task1"
+RECIPE = RECIPES["lenet"]  # SGD, lr 0.05, batch 64, 10 epochs, the best val_loss checkpoint
 
 
 class LeNet(nn.Module):
@@ -61,16 +62,16 @@ class LeNet(nn.Module):
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="task1_lenet.py",
         description="Task 1: train the LeNet-like baseline on CIFAR-10 and draw its curves.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(parser, epochs=10, batch_size=64, lr=0.05, run_name=RUN_NAME, patience=0)
+    add_common_args(parser, RECIPE)
     return parser
 
 
 def jobs(args: argparse.Namespace) -> list[Job]:
     """Task 1's one model with the course recipe (the benchmark times the same)."""
-    return [Job(args.run_name, LeNet, "SGD", args.lr, args.batch_size,
-                config={"model": "lenet", "label": "LeNet", "figure_prefix": FIGURE_PREFIX})]
+    return [Job.of(RECIPE, LeNet, args)]
 
 
 def main(args: argparse.Namespace) -> dict[str, dict]:
@@ -81,9 +82,8 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     run_jsons = [out / f"{args.run_name}{suffix}.json" for _, suffix in seed_runs(args)]
 
     def draw(_run=None):
-        existing = [p for p in run_jsons if p.is_file()]
-        return plot_run_files(existing, FIGURE_PREFIX, out, labels=["LeNet"] * len(existing),
-                              title="Task 1")
+        runs = [load_run(p) for p in run_jsons if p.is_file()]
+        return draw_task1(runs, out) if runs else []
 
     runs = run_jobs(args, jobs(args), on_check=draw)
     print("wrote " + ", ".join(str(p) for p in [*run_jsons, *draw()]))

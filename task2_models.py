@@ -33,22 +33,17 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from architecture import format_parameter_table
 from cli import ArgumentParser, UserError, add_common_args, run_cli
-from original_report import original_finals
-from plots import final_table, format_parameter_table, plot_runs
+from plots import draw_task2, final_table
+from recipes import TASK2
 from runner import Job, run_jobs
 from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
 from utils import format_duration
 
-# The course hyperparameters of each model and their stopping defaults (README says why).
-MODELS = {
-    "2.1": {"label": "Model 2.1", "run_name": "task2_model21", "optimizer": "SGD",
-            "lr": 0.05, "batch_size": 64, "stop_metric": "val_accuracy", "patience": 0,
-            "epochs": 40},
-    "2.2": {"label": "Model 2.2", "run_name": "task2_model22", "optimizer": "Adam",
-            "lr": 1e-3, "batch_size": 32, "stop_metric": "val_loss", "patience": 0,
-            "epochs": 50},
-}
+# The two models by their --model value; their course recipes (recipes.py) and why they stop
+# as they do (README, "Stopping").
+MODELS = {recipe.choice: recipe for recipe in TASK2}
 
 
 def conv_relu_bn(in_ch: int, out_ch: int, kernel_size: int, dropout: float = 0.0) -> list:
@@ -117,19 +112,22 @@ class Model22(nn.Module):
 
 
 def build_model(name: str, args) -> nn.Module:
+    """The model --model `name` asks for, with --kernel-size, --init and --dropout."""
     if name == "2.1":
         return Model21(kernel_size=args.kernel_size, init=args.init)
     return Model22(kernel_size=args.kernel_size, init=args.init, dropout=args.dropout)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    defaults = "\n".join(
+        f"  {r.label}: {r.optimizer}, lr {r.lr:g}, batch {r.batch_size}, {r.epochs} epochs; keeps the "
+        f"checkpoint with the\n             "
+        + ("best validation accuracy" if r.stop_metric == "val_accuracy" else
+           "lowest validation loss") for r in TASK2)
     parser = ArgumentParser(
+        prog="task2_models.py",
         description="Task 2: train Model 2.1 and Model 2.2 on CIFAR-10; write their figures "
-                    "and the Task 2.2 table.\n\nPer-model defaults:\n"
-                    "  Model 2.1: SGD, lr 0.05, batch 64, 40 epochs; keeps the checkpoint with the\n"
-                    "             best validation accuracy\n"
-                    "  Model 2.2: Adam, lr 1e-3, batch 32, 50 epochs; keeps the checkpoint with the\n"
-                    "             lowest validation loss\n"
+                    "and the Task 2.2 table.\n\nPer-model defaults:\n" + defaults + "\n"
                     "No early stopping by default (--patience 0): replayed over every saved\n"
                     "history, no patience that stops earlier kept the best checkpoint on all of\n"
                     "them (README, 'Stopping'). --epochs, --lr, --batch-size, --patience,\n"
@@ -149,7 +147,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures and the table from the saved JSON in "
                              "--output-dir; no training")
-    add_common_args(parser, epochs=None, batch_size=None, lr=None, patience=None, stop_metric=None)
+    add_common_args(parser)
     parser.add_argument("--run-suffix", default="",
                         help="appended to the run and figure names, to keep variants apart "
                              "(e.g. _k5) (default: none)")
@@ -159,18 +157,16 @@ def get_args_parser() -> argparse.ArgumentParser:
 def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
     """Figures and the table from the saved runs in `out` (whichever exist)."""
     runs = {}
-    for spec in MODELS.values():
-        paths = find_runs(out, f"{spec['run_name']}{suffix}")  # one run, or one per seed
+    for recipe in TASK2:
+        paths = find_runs(out, f"{recipe.run_name}{suffix}")  # one run, or one per seed
         if paths:
             group = [load_run(p) for p in paths]
-            runs[spec["label"]] = group if len(group) > 1 else group[0]
+            runs[recipe.label] = group if len(group) > 1 else group[0]
     if not runs:
         raise UserError(f"no Task 2 runs in {out} (task2_model21{suffix}.json, "
                         f"task2_model22{suffix}.json); train them first: python task2_models.py")
-    figures = [plot_runs(runs, m, out / f"task2{suffix}_{m}.png", title=f"Task 2: {m}")
-               for m in ("accuracy", "loss")]
-    original = original_finals(spec["run_name"] for spec in MODELS.values())
-    text, markdown = final_table(runs, {k: v for k, v in original.items() if k in runs})
+    figures = draw_task2(runs, out, suffix)
+    text, markdown = final_table(runs, {r.label: r.original for r in TASK2 if r.label in runs})
     lines = ["Task 2.2: best checkpoint of each model on the test, validation and training",
              "splits. '(report)' rows: the original report (original CIFAR-10 data; its train",
              "columns are unreliable).", ""]
@@ -191,14 +187,7 @@ def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
 
 def jobs(args: argparse.Namespace) -> list[Job]:
     """The models --model asks for, each with its course recipe unless a flag overrides it."""
-    return [Job(f"{MODELS[n]['run_name']}{args.run_suffix}",
-                lambda n=n: build_model(n, args), MODELS[n]["optimizer"],
-                args.lr or MODELS[n]["lr"], args.batch_size or MODELS[n]["batch_size"],
-                config={"model": f"model{n.replace('.', '')}", "label": MODELS[n]["label"],
-                        "figure_prefix": f"task2{args.run_suffix}"},
-                epochs=args.epochs or MODELS[n]["epochs"],
-                patience=MODELS[n]["patience"] if args.patience is None else args.patience,
-                stop_metric=args.early_stop_metric or MODELS[n]["stop_metric"])
+    return [Job.of(MODELS[n], lambda n=n: build_model(n, args), args, suffix=args.run_suffix)
             for n in model_names(args)]
 
 
@@ -218,7 +207,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} is out of range: use 0 <= p < 1", exit_code=2)
     ensure_output_dir(out)
-    tables = [format_parameter_table(build_model(n, args), f"{MODELS[n]['label']}: parameters "
+    tables = [format_parameter_table(build_model(n, args), f"{MODELS[n].label}: parameters "
                                      "per layer") for n in model_names(args)]
     print("\n".join(tables))
     atomic_write_text(out / f"task2{args.run_suffix}_parameters.md",

@@ -28,14 +28,14 @@ from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from cli import ArgumentParser, UserError, add_common_args, positive_int, run_cli
-from plots import plot_run_files, plot_runs
+from plots import COMPARISON_FIGURE, draw_task3, draw_task3d, weights_label
+from recipes import RECIPES
 from runner import Job, run_jobs
 from runs import file_sha256, find_runs, load_run
 
-RUN_NAME = "task3_resnet18"
-FIGURE_PREFIX = "task3"
-COMPARISON_FIGURE = "task3d_loss_comparison.png"
-MODEL21_RUN = "task2_model21.json"
+RECIPE = RECIPES["resnet18"]  # Adam, lr 5e-4, batch 32, 5 epochs, early stop: val loss, 4 checks
+RUN_NAME = RECIPE.run_name
+MODEL21 = RECIPES["model21"]
 
 # Input recipes. The resize runs in the batch transform, on the device.
 INPUTS = {
@@ -45,9 +45,6 @@ INPUTS = {
 # The stages of torchvision's ResNet, in forward order (maxpool/avgpool have no parameters).
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
 DEFAULT_STAGES = ("layer4", "fc")  # the course recipe
-# Default evaluation batch size (--eval-batch-size): at 256x256 conv1's output alone is
-# 200x64x128x128 floats (0.8 GB); the other tasks' 500 would need 2.1 GB for it.
-EVAL_BATCH_SIZE = 200
 
 IMAGENET_WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 IMAGENET_URL = IMAGENET_WEIGHTS.url
@@ -161,16 +158,6 @@ def load_resnet18_weights(path: Path | str | None = None,
                    "pretrained_source": source}
 
 
-def describe_weights(config: dict) -> str:
-    """A short label for figure titles: which weights a run or model started from.
-
-    "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
-    if config.get("pretrained_source") == "imagenet":
-        return "ImageNet weights (IMAGENET1K_V1)"
-    name = Path(str(config.get("weights_file") or config.get("weights", "?"))).name
-    return f"weights: {name}, NOT ImageNet"
-
-
 # --------------------------------------------------------------------------- model
 def parse_stages(text: str) -> tuple[str, ...]:
     """argparse type of --train-stages: 'all' or a comma list of STAGES, in forward order."""
@@ -244,25 +231,21 @@ def write_figures(out: Path, run_name: str = RUN_NAME, note_missing: bool = True
         raise UserError(f"no ResNet18 run at {out / (run_name + '.json')}; train it first: "
                         "python task3_resnet.py")
     resnet = [load_run(p) for p in run_jsons]
-    label = describe_weights(resnet[0].get("config", {}))
-    paths = plot_run_files(run_jsons, FIGURE_PREFIX, out, labels=["ResNet18"] * len(run_jsons),
-                           title=f"Task 3 ResNet18 ({label}):")
-    model21 = find_runs(out, MODEL21_RUN.removesuffix(".json"))
+    paths = draw_task3(resnet, out)
+    model21 = find_runs(out, MODEL21.run_name)
     if model21:
-        paths.append(plot_runs({"Model 2.1": [load_run(p) for p in model21], "ResNet18": resnet},
-                               "loss",
-                               out / COMPARISON_FIGURE,
-                               title=f"Task 3d: loss of Model 2.1 and ResNet18 ({label})"))
+        paths.append(draw_task3d(MODEL21.label, [load_run(p) for p in model21], resnet, out))
     elif note_missing:
-        print(f"note: {out / MODEL21_RUN} is missing, so {COMPARISON_FIGURE} was not drawn; make it with "
-              f"`python task2_models.py --model 2.1 --output-dir {out}`, then "
-              f"`python task3_resnet.py --plot-only --output-dir {out}`")
+        print(f"note: {out / (MODEL21.run_name + '.json')} is missing, so {COMPARISON_FIGURE} "
+              f"was not drawn; make it with `python task2_models.py --model 2.1 --output-dir "
+              f"{out}`, then `python task3_resnet.py --plot-only --output-dir {out}`")
     return paths
 
 
 # --------------------------------------------------------------------------- command line
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="task3_resnet.py",
         description="Task 3: fine-tune ImageNet ResNet18 on CIFAR-10 (course recipe by default: "
                     "train layer4 and fc, x8 nearest upsampling to 256, CIFAR normalisation) "
                     "and draw its curves and the Task 3d comparison with Model 2.1.",
@@ -287,8 +270,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "statistics included (default: layer4,fc, the course recipe)")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures from the saved JSON in --output-dir; no training")
-    add_common_args(parser, epochs=5, batch_size=32, lr=5e-4, run_name=RUN_NAME,
-                    eval_batch_size=EVAL_BATCH_SIZE)
+    add_common_args(parser, RECIPE)
     return parser
 
 
@@ -298,16 +280,13 @@ def jobs(args: argparse.Namespace, imagenet_state: dict | None,
     recipe = INPUTS[args.input]
     image_size = args.image_size or recipe["image_size"]
     model = ResNet18Transfer(None, args.train_stages)  # to count what trains
-    return [Job(args.run_name, lambda: ResNet18Transfer(imagenet_state, args.train_stages),
-                "Adam", args.lr, args.batch_size,
-                config={"model": "resnet18", "label": "ResNet18",
-                        "trainable_parameters": sum(p.numel() for p in
-                                                    trainable_parameters(model)),
-                        "train_stages": list(model.train_stages), "input": args.input,
-                        "image_size": image_size, "figure_prefix": FIGURE_PREFIX,
-                        **(weights_info or {})},
-                data={"normalization": recipe["normalization"], "image_size": image_size,
-                      "resize_mode": recipe["resize_mode"]})]
+    return [Job.of(RECIPE, lambda: ResNet18Transfer(imagenet_state, args.train_stages), args,
+                   config={"trainable_parameters": sum(p.numel() for p in
+                                                       trainable_parameters(model)),
+                           "train_stages": list(model.train_stages), "input": args.input,
+                           "image_size": image_size, **(weights_info or {})},
+                   data={"normalization": recipe["normalization"], "image_size": image_size,
+                         "resize_mode": recipe["resize_mode"]})]
 
 
 def main(args: argparse.Namespace) -> dict[str, dict]:
@@ -322,7 +301,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     job, = jobs(args, imagenet_state, weights_info)
     config = job.config
     print(f"ResNet18 from {weights_info['weights']} (sha256 "
-          f"{weights_info['weights_sha256'][:12]}): {describe_weights(weights_info)}")
+          f"{weights_info['weights_sha256'][:12]}): {weights_label(weights_info)}")
     print(f"training {','.join(config['train_stages'])}: {config['trainable_parameters']:,} "
           f"parameters; input {args.input}: {config['image_size']}x{config['image_size']} "
           f"{job.data['resize_mode']}, {job.data['normalization']} normalisation")

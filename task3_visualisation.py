@@ -42,10 +42,10 @@ from torchvision.utils import make_grid
 
 from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from plots import pyplot, save_figure
+from plots import pyplot, save_figure, weights_label
 from runs import ensure_output_dir, find_runs, load_run, read_checkpoint
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
-                          describe_weights, load_resnet18_weights)
+                          load_resnet18_weights)
 from utils import get_device
 
 FIGURES = {"3e": "task3e_first_layer_activations.png", "3f": "task3f_last_layer_activations.png",
@@ -133,7 +133,7 @@ def load_model(args, out: Path, found: tuple[Path | None, str] | None = None
         test = final.get("test", {}).get("accuracy")
         label = (f"Fine-tuned ResNet18 ({path.name}, {which}"
                  + (f", test acc {test:.3f}" if test is not None else "")
-                 + f"), started from {describe_weights(config)}")
+                 + f"), started from {weights_label(config)}")
         print(f"fine-tuned checkpoint: {path} ({why})")
         return model.eval(), config, label
     state, info = load_resnet18_weights(args.weights, progress=True)
@@ -141,7 +141,7 @@ def load_model(args, out: Path, found: tuple[Path | None, str] | None = None
     model.fc = nn.Linear(512, 1000)  # the ImageNet head, so that the file loads as it is
     model.load_state_dict(state)
     print(f"{why}: using the ImageNet model")
-    return model.eval(), info, f"ResNet18 not fine-tuned, {describe_weights(info)}"
+    return model.eval(), info, f"ResNet18 not fine-tuned, {weights_label(info)}"
 
 
 def activations(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -199,6 +199,7 @@ def plot_filters(weight: torch.Tensor, title: str, path: Path) -> Path:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="task3_visualisation.py",
         description="Task 3e-3g: first- and last-layer activations of ResNet18 for one CIFAR-10 "
                     "training image, and its first-layer filters (from saved weights; no "
                     "training).",

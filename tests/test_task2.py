@@ -5,9 +5,10 @@ import torch
 import torch.nn as nn
 
 from conftest import run_script, write_image_tree
-from original_report import original_finals
+from recipes import RECIPES
 from task2_models import Model21, Model22, xavier_init_
-from plots import final_table, parameter_table
+from architecture import parameter_table
+from plots import final_table
 
 
 @pytest.mark.parametrize("cls, total", [(Model21, 1_438_666), (Model22, 419_818)])
@@ -70,7 +71,7 @@ def _run(label, test_acc):
 
 
 def test_table_from_known_history():
-    text, md = final_table({"Model 2.1": _run("m21", 0.7891)}, original_finals(["task2_model21"]))
+    text, md = final_table({"Model 2.1": _run("m21", 0.7891)}, {"Model 2.1": RECIPES["model21"].original})
     lines = text.splitlines()
     assert lines[0].split() == ["model", "test", "loss", "test", "acc", "val", "loss", "val",
                                 "acc", "train", "loss", "train", "acc"]

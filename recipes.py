@@ -1,0 +1,90 @@
+"""The models of the assignment, one row each: the one table every script reads.
+
+For each model: its key (what a run's config calls it, and `benchmark.py --models`), the run
+name its task script gives its files, its labels, the script and default command that train
+it, the course recipe it trains with by default (optimizer, learning rate, batch size, epochs,
+what picks the best checkpoint, early-stopping patience), its figures' prefix and the original
+2019 report's numbers. The model classes themselves are in the task scripts.
+
+Why the stopping defaults are what they are: README, "Stopping". The original report's
+numbers were measured on the original CIFAR-10; its train columns are unreliable (Model 2.1's
+0.003 loss beside 0.909 accuracy cannot both hold for one model on one split), and its
+ResNet18 run re-initialised the pretrained weights (about 0.62 test; other students reached
+0.85-0.89).
+
+Nothing here imports the rest of the project: this file is the bottom of the import graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Recipe:
+    key: str               # config["model"] of its runs; benchmark.py --models
+    run_name: str          # <run_name>.json / .pt, or <run_name>_seed<k>.* with --seeds
+    label: str             # in figures, tables and the console: "Model 2.1"
+    title: str             # in REPORT.md's summary and README's results table
+    script: str            # the task script that trains it
+    command: str           # the default command that makes its run (DATA: --data-dir)
+    optimizer: str         # "SGD" (no momentum, as the course) or "Adam" (default betas)
+    lr: float              # learning rate
+    batch_size: int        # training batch size
+    epochs: int            # the epoch budget of its default command
+    stop_metric: str       # what picks the best checkpoint: val_loss or val_accuracy
+    patience: int          # checks (two an epoch) without a new best before stopping; 0: never
+    figure_prefix: str     # <prefix>_loss.png, <prefix>_accuracy.png
+    eval_batch_size: int = 500  # images per evaluation batch (--eval-batch-size)
+    choice: str | None = None   # task2_models.py --model value
+    original: dict = field(default_factory=dict)  # the 2019 report's final numbers per split
+    original_note: str = ""     # what to keep in mind beside them
+
+
+RECIPES: dict[str, Recipe] = {r.key: r for r in (
+    Recipe("lenet", "task1_lenet", "LeNet", "LeNet (Task 1)", "task1_lenet.py",
+           "python task1_lenet.py --data-dir DATA", "SGD", 0.05, 64, 10, "val_loss", 0,
+           "task1",
+           original={"train": {"accuracy": 0.9041}, "val": {"accuracy": 0.7214},
+                     "test": {"accuracy": 0.7206}}),
+    Recipe("model21", "task2_model21", "Model 2.1", "Model 2.1", "task2_models.py",
+           "python task2_models.py --model 2.1 --data-dir DATA", "SGD", 0.05, 64, 40,
+           "val_accuracy", 0, "task2", choice="2.1",
+           original={"test": {"loss": 0.933, "accuracy": 0.806},
+                     "val": {"loss": 0.852, "accuracy": 0.823},
+                     "train": {"loss": 0.003, "accuracy": 0.909}}),
+    Recipe("model22", "task2_model22", "Model 2.2", "Model 2.2", "task2_models.py",
+           "python task2_models.py --model 2.2 --data-dir DATA", "Adam", 1e-3, 32, 50,
+           "val_loss", 0, "task2", choice="2.2",
+           original={"test": {"loss": 0.714, "accuracy": 0.783},
+                     "val": {"loss": 0.717, "accuracy": 0.782},
+                     "train": {"loss": 0.258, "accuracy": 0.912}}),
+    # At 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB) in an evaluation
+    # batch of 200; the others' 500 would need 2.1 GB for it.
+    Recipe("resnet18", "task3_resnet18", "ResNet18", "ResNet18 (Task 3)", "task3_resnet.py",
+           "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth  # on a GPU",
+           "Adam", 5e-4, 32, 5, "val_loss", 4, "task3", eval_batch_size=200,
+           original={"test": {"accuracy": 0.62}},
+           original_note="the report re-initialised the ImageNet weights; other students: "
+                         "0.85-0.89"),
+)}
+
+TASK2 = [r for r in RECIPES.values() if r.choice is not None]  # Model 2.1, Model 2.2
+
+
+def by_run_name(run_name: str) -> Recipe | None:
+    """The recipe whose run name `run_name` is (a `_seed<k>` suffix allowed), else None."""
+    for recipe in RECIPES.values():
+        if run_name == recipe.run_name or (
+                run_name.startswith(recipe.run_name + "_seed")
+                and run_name[len(recipe.run_name) + 5:].isdigit()):
+            return recipe
+    return None
+
+
+def default_epochs(config: dict) -> int | None:
+    """How many epochs a run's task trains by default: recorded in the run's config since
+    2026-12-01 (`default_epochs`), else this table's, by the config's model key."""
+    if config.get("default_epochs") is not None:
+        return config["default_epochs"]
+    recipe = RECIPES.get(config.get("model"))
+    return recipe.epochs if recipe else None
