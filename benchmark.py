@@ -4,7 +4,7 @@ against the 2019 course's PIL + DataLoader path.
 For each model, training images per second, with the task script's own model, optimizer,
 batch size, precision and memory format (`jobs()` of task1_lenet, task2_models and
 task3_resnet; ResNet18 with random weights: speed does not depend on them) and the
-Trainer's own step (`Trainer.train_batch`):
+step the Trainer calls (`steps.make_step`):
 
     pipeline  the project's training path: uint8 images on the device, batches made by
               `dataloaders.TensorBatches`, normalised (ResNet18: upsampled x8 to 256) on the
@@ -28,8 +28,6 @@ finished model's numbers survive an interrupted run. Numbers and machines: docs/
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,14 +39,14 @@ import torch
 import task1_lenet
 import task2_models
 import task3_resnet
+from architecture import parameter_table
 from cli import (ArgumentParser, UserError, add_device_args, non_negative_int, positive_int,
                  run_cli)
 from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
-from plots import parameter_table
+from recipes import RECIPES
 from runner import Job, make_optimizer
 from runs import atomic_write_json, ensure_output_dir
-from steps import GraphedStep
-from trainer import Trainer
+from steps import GraphedStep, make_step
 from utils import Hardware, environment, resolve_hardware, seed_everything
 
 
@@ -63,7 +61,7 @@ def task_jobs() -> dict[str, Job]:
     return {job.config["model"]: job for job in found}
 
 
-MODELS = ("lenet", "model21", "model22", "resnet18")  # the keys of task_jobs()
+MODELS = tuple(RECIPES)  # the keys of task_jobs(): lenet, model21, model22, resnet18
 
 
 # --------------------------------------------------------------------------- the naive path
@@ -141,14 +139,10 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
         idx = torch.arange(n_batches * batch_size) % len(labels)
         return images[idx], labels[idx]
 
-    def trainer_on(batches, cuda_graphs: bool) -> Trainer:
-        # The task scripts' Trainer, for its step; no validation data: it never checks,
-        # and it writes nothing unless it trains.
-        with tempfile.TemporaryDirectory() as tmp:
-            return Trainer(model, make_optimizer(job.optimizer, model, job.lr), batches, [],
-                           epochs=1, device=device, run_path=Path(tmp) / "benchmark",
-                           autocast_dtype=hardware.autocast_dtype, cuda_graphs=cuda_graphs,
-                           progress=False)
+    def step_on(batches, graphed: bool):
+        # The step the Trainer calls, each with its own optimizer.
+        return make_step(model, make_optimizer(job.optimizer, model, job.lr), batches, device,
+                         hardware.autocast_dtype, graphed=graphed)
 
     # (a) the project's path: uint8 on the device -> TensorBatches -> Normalize on the device
     normalization = job.data.get("normalization", "cifar")
@@ -159,23 +153,22 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
     train_images, train_labels = first_batches(args.warmup + args.steps)
     train_batches = TensorBatches(train_images.to(device), train_labels.to(device), batch_size,
                                   transform, shuffle=True, drop_last=True, seed=args.seed)
-    trainer = trainer_on(train_batches, hardware.cuda_graphs)
-    source = trainer.batch_source(0)
-    seconds = time_steps(lambda: trainer.train_batch(next(source)), args.warmup, args.steps,
-                         device)
+    pipeline = step_on(train_batches, hardware.cuda_graphs)
+    source = pipeline.batches_from(0)
+    seconds = time_steps(lambda: pipeline(next(source)), args.warmup, args.steps, device)
     result["pipeline_img_s"] = args.steps * batch_size / seconds
 
     # (b) the eager step alone, on one batch made beforehand
     one_batch = next(iter(train_batches))
-    eager = trainer_on(train_batches, False)
-    seconds = time_steps(lambda: eager.train_step(*one_batch), args.warmup, args.steps, device)
+    eager = step_on(train_batches, False)
+    seconds = time_steps(lambda: eager(one_batch), args.warmup, args.steps, device)
     result["eager_img_s"] = args.steps * batch_size / seconds
 
     # (b') the same step on that batch as one CUDA graph: the launch-overhead limit (not
     # under fp16: its loss scaler cannot be captured)
     result["graphed_img_s"] = None
-    if device.type == "cuda" and eager.train_step.scaler is None:
-        graphed = GraphedStep(eager.train_step, lambda _index: one_batch, batch_size)
+    if device.type == "cuda" and eager.scaler is None:
+        graphed = GraphedStep(eager.core, lambda _index: one_batch, batch_size)
         index = torch.zeros(batch_size, dtype=torch.long, device=device)
         seconds = time_steps(lambda: graphed(index), args.warmup, args.steps, device)
         result["graphed_img_s"] = args.steps * batch_size / seconds
@@ -196,9 +189,8 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
                        batch_labels.to(device))
 
         naive_batches = to_device(iter(loader))
-        naive = trainer_on(train_batches, False)  # its own optimizer: (b') made eager's capturable
-        seconds = time_steps(lambda: naive.train_step(*next(naive_batches)), warmup, args.steps,
-                             device)
+        naive = step_on(train_batches, False)  # its own optimizer: (b') made eager's capturable
+        seconds = time_steps(lambda: naive(next(naive_batches)), warmup, args.steps, device)
         result["naive_img_s"] = args.steps * batch_size / seconds
     for key in ("pipeline_img_s", "eager_img_s", "graphed_img_s", "naive_img_s"):
         if result[key] is not None:
@@ -256,6 +248,7 @@ def parse_models(text: str) -> list[str]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="benchmark.py",
         description="Training images/s of each model: the project's path (a), the step alone "
                     "on one batch, eager and as one CUDA graph (b: the graphed one where there "
                     "is CUDA), and the course's PIL + DataLoader path (c).")
@@ -315,7 +308,7 @@ def main(args: argparse.Namespace) -> dict:
                "steps": args.steps, "warmup": args.warmup,
                "naive_num_workers": None if args.no_naive else args.num_workers,
                "data": data, "cpu": cpu_name(), "gpu": env.get("gpu"),
-               "environment": env, "command": " ".join(["python", *sys.argv])}
+               "environment": env, "command": getattr(args, "command", None)}
     print(f"device {device} ({env.get('gpu') or results['cpu']}), {results['precision']}, "
           f"channels_last {'on' if hardware.channels_last else 'off'}"
           + (", CUDA graphs" if hardware.cuda_graphs else "")

@@ -26,7 +26,77 @@ class UserError(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Raised after a Ctrl-C has been handled (everything written); the CLI exits 130."""
+    """Ctrl-C, handled: the run is saved. The CLI adds the command that resumes it, exit 130."""
+
+    def __init__(self, epoch: float, step: int, saved: tuple):
+        super().__init__(f"interrupted at epoch {epoch:.2f} (step {step}); saved "
+                         f"{saved[0]} and {saved[1]}")
+
+
+class TrainingDiverged(Exception):
+    """The training loss became NaN or infinite; the run and its best weights were saved."""
+
+    def __init__(self, step: int, epoch: float, lr: float, saved: tuple):
+        self.step, self.epoch, self.lr, self.saved = step, epoch, lr, saved
+        super().__init__(f"the training loss became NaN or infinite at step {step} (epoch "
+                         f"{epoch:.2f}) with learning rate {lr:g}. The run so far and its best "
+                         f"weights are in {saved[0]} and {saved[1]}")
+
+
+class OutOfMemory(Exception):
+    """The device ran out of memory in a training step or while evaluating (`during`).
+
+    `step_kind`: the step's kind ("eager", "graphed"); `last_epoch`: the epoch of the last
+    finished check, saved in `saved` (the run JSON and checkpoint), None when none had
+    finished; `error`: the name of the error the device raised."""
+
+    def __init__(self, during: str, device_type: str, batch_size: int | None, step_kind: str,
+                 last_epoch: float | None, saved: tuple, error: str):
+        self.during, self.device_type, self.batch_size = during, device_type, batch_size
+        self.step_kind, self.last_epoch, self.saved, self.error = (step_kind, last_epoch,
+                                                                   saved, error)
+        super().__init__(f"out of memory on {device_type} "
+                         + ("while evaluating" if during == "evaluating" else
+                            "in a training step")
+                         + f" (batch size {batch_size}); {self.saved_text()}")
+
+    def saved_text(self) -> str:
+        if self.last_epoch is None:
+            return "no check had finished, nothing was saved"
+        return (f"the run up to its last check (epoch {self.last_epoch:.2f}) is in "
+                f"{self.saved[0]} and {self.saved[1]}")
+
+
+def resume_command(args) -> str:
+    """The command that continues `args`' run: its recorded command with --resume."""
+    command = getattr(args, "command", None)
+    if not command:
+        return "the same command and --resume"
+    return " ".join([t for t in command.split() if t != "--resume"] + ["--resume"])
+
+
+def explain(err: BaseException, args=None) -> str:
+    """The one line a user is shown for a failure of training: what happened, what is saved,
+    and which flag to change."""
+    if isinstance(err, TrainingInterrupted):
+        return f"{err}. Resume with: {resume_command(args)}"
+    if isinstance(err, TrainingDiverged):
+        return (f"the training loss became NaN or infinite at step {err.step} (epoch "
+                f"{err.epoch:.2f}) with learning rate {err.lr:g}; lower --lr. The run so far "
+                f"and its best weights are in {err.saved[0]} and {err.saved[1]}")
+    if isinstance(err, OutOfMemory):
+        graphed = err.step_kind == "graphed"
+        if err.during == "evaluating":
+            what = (f"while evaluating (batch size {err.batch_size}): lower --eval-batch-size "
+                    "(--resume may change it)")
+        else:
+            what = (f"in a training step (batch size {err.batch_size}"
+                    + (", captured as a CUDA graph" if graphed else "")
+                    + "): lower --batch-size (a new run)"
+                    + (" or use --cuda-graphs off" if graphed else ""))
+        return (f"out of memory on {err.device_type} {what}; {err.saved_text()} "
+                f"({err.error})")
+    return str(err)
 
 
 def is_out_of_memory(err: BaseException | None) -> bool:
@@ -45,7 +115,17 @@ def is_out_of_memory(err: BaseException | None) -> bool:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (what is wrong, where to look), exit 2."""
+    """argparse, but a usage error is one line on stderr (what is wrong, where to look), exit 2,
+    and the parsed arguments carry the command they came from (`args.command`: "python
+    <prog> <arguments>", what a run records and what resumes it). Give `prog`, the script's
+    file name, so that a parser used by another script (run_all.py) records its own."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        parsed, extras = super().parse_known_args(argv, namespace)
+        if getattr(parsed, "command", None) is None:
+            parsed.command = " ".join(["python", self.prog, *argv])
+        return parsed, extras
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -55,20 +135,21 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
             argv: Sequence[str] | None = None) -> None:
     """Parse arguments, run `main`, and turn known failures into one line and an exit code.
 
-    User errors -> one line on stderr, exit 2 (usage) or 1. Ctrl-C -> exit 130.
-    `--debug` re-raises so that the traceback is shown (for bug reports).
+    User errors and failures of training (`explain`) -> one line on stderr, exit 2 (usage)
+    or 1. Ctrl-C -> exit 130, with the command that resumes. `--debug` re-raises so that the
+    traceback is shown (for bug reports).
     """
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
         main(args)
-    except UserError as err:
+    except (UserError, TrainingDiverged, OutOfMemory) as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        print(f"error: {explain(err)}", file=sys.stderr)
+        sys.exit(getattr(err, "exit_code", 1))
     except TrainingInterrupted as err:
-        print(str(err), file=sys.stderr)
+        print(explain(err, args), file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
         if debug:
@@ -142,20 +223,30 @@ def add_device_args(group) -> None:
                             "graphed path has been verified on a GPU (default: auto)")
 
 
-def add_common_args(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None,
-                    lr: float | None, run_name: str | None = None, patience: int | None = 4,
-                    stop_metric: str | None = "val_loss", eval_batch_size: int = 500) -> None:
-    """The flags every training script takes, with the task's defaults.
+def add_data_arg(group) -> None:
+    """--data-dir, where CIFAR-10 comes from (every script that reads it)."""
+    group.add_argument("--data-dir", default=None, metavar="PATH",
+                       help="CIFAR-10 source: a torchvision root (cifar-10-batches-py/ or "
+                            "cifar-10-python.tar.gz), an image-folder tree train/<class>/*, "
+                            "test/<class>/*, or a .tar.gz/.zip of one (default: download with "
+                            "torchvision into data/)")
 
-    None for epochs/batch_size/lr/patience/stop_metric means the script chooses per model
-    (task 2); the help says so.
-    """
+
+def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,
+                    eval_batch_size: int = 500) -> None:
+    """The flags every training script takes, with the defaults of its model's recipe
+    (`recipes.Recipe`: epochs, batch size, learning rate, patience, stopping metric, run name,
+    evaluation batch size). recipe None: the script chooses per model (Task 2), as the help
+    says."""
+    def default(name):
+        return getattr(recipe, name) if recipe is not None else None
+
+    epochs, batch_size, lr = default("epochs"), default("batch_size"), default("lr")
+    patience, stop_metric, run_name = default("patience"), default("stop_metric"), \
+        default("run_name")
+    eval_batch_size = default("eval_batch_size") or eval_batch_size
     g = parser.add_argument_group("common training options")
-    g.add_argument("--data-dir", default=None, metavar="PATH",
-                   help="CIFAR-10 source: a torchvision root (cifar-10-batches-py/ or "
-                        "cifar-10-python.tar.gz), an image-folder tree train/<class>/*, "
-                        "test/<class>/*, or a .tar.gz/.zip of one (default: download with "
-                        "torchvision into data/)")
+    add_data_arg(g)
     g.add_argument("--epochs", type=positive_int, default=epochs,
                    help="maximum number of epochs (default: "
                         f"{epochs if epochs is not None else 'per model, see above'})")

@@ -513,7 +513,8 @@ def load_cifar10(data_dir: str | os.PathLike | None, batch_size: int, *, seed: i
     test_x, test_y = on_device(arrays.test_images, arrays.test_labels, test_idx)
     n_eval = min(train_eval_size, len(train_y))
     info = dict(arrays.source, n_train=len(train_y), n_val=len(val_y), n_test=len(test_y),
-                n_train_eval=n_eval, normalization=normalization, mean=mean, std=std,
+                n_train_eval=n_eval, eval_batch_size=eval_batch_size,
+                normalization=normalization, mean=mean, std=std,
                 image_size=image_size, resize_mode=resize_mode if resize else None)
     return CifarData(
         train=TensorBatches(train_x, train_y, batch_size, transform, shuffle=True,

@@ -6,7 +6,6 @@ A task script describes each model as a `Job` and calls `run_jobs(args, jobs)`.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,12 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
+from architecture import parameter_table
 from cli import UserError
 from dataloaders import CifarData, load_cifar10
-from plots import parameter_table
+from recipes import Recipe
 from runs import ensure_output_dir
+from steps import make_step
 from trainer import Trainer
 from utils import Hardware, format_duration, make_config, resolve_hardware, seed_everything
 
@@ -33,7 +34,8 @@ RESUMABLE_FLAGS = ("resume", "epochs", "patience", "device", "cuda_graphs", "dat
 class Job:
     """One model of a task, trained once per seed: how to build it and how to train it.
 
-    `config` is what the run records besides the flags (model, label, optimizer, lr, ...);
+    `config` is what the run records besides the flags (the model's key, label, figure
+    prefix, its task's default epochs, ...; `Job.of` fills them from the model's recipe);
     `data` holds extra `load_cifar10` options (normalization, image_size, resize_mode, ...).
     epochs/patience/stop_metric None take the command's --epochs/--patience/
     --early-stop-metric.
@@ -48,6 +50,25 @@ class Job:
     epochs: int | None = None
     patience: int | None = None
     stop_metric: str | None = None
+
+    @classmethod
+    def of(cls, recipe: Recipe, build_model: Callable[[], nn.Module], args, *,
+           suffix: str = "", config: dict | None = None, data: dict | None = None) -> "Job":
+        """The job of `recipe`'s model: its course recipe, where a flag in `args` (--lr,
+        --batch-size, --epochs, --patience, --early-stop-metric, --run-name) does not say
+        otherwise."""
+        def flag(name, default):
+            value = getattr(args, name, None)
+            return default if value is None else value
+
+        return cls(flag("run_name", recipe.run_name) + suffix, build_model, recipe.optimizer,
+                   flag("lr", recipe.lr), flag("batch_size", recipe.batch_size),
+                   config={"model": recipe.key, "label": recipe.label,
+                           "figure_prefix": recipe.figure_prefix + suffix,
+                           "default_epochs": recipe.epochs, **(config or {})},
+                   data=data or {}, epochs=flag("epochs", recipe.epochs),
+                   patience=flag("patience", recipe.patience),
+                   stop_metric=flag("early_stop_metric", recipe.stop_metric))
 
 
 def make_optimizer(kind: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -157,14 +178,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
         # The command had other runs to resume (check_resume); this one had not started yet.
         print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
         resume = False
-    resume_command = " ".join(["python", *[a for a in sys.argv if a != "--resume"], "--resume"])
-    trainer = Trainer(model, optimizer, data.train, data.val, test=data.test,
+    if len(data.train) == 0:
+        raise UserError("the training split has no batches; use a larger --subset or a "
+                        "smaller --batch-size", exit_code=2)
+    step = make_step(model, optimizer, data.train, hardware.device, hardware.autocast_dtype,
+                     graphed=hardware.cuda_graphs)
+    trainer = Trainer(model, optimizer, data.train, data.val, step=step, test=data.test,
                       train_eval=data.train_eval, train_full=data.train_full,
                       epochs=epochs, patience=patience, stop_metric=stop_metric,
                       device=hardware.device, autocast_dtype=hardware.autocast_dtype,
-                      cuda_graphs=hardware.cuda_graphs, run_path=run_path, config=config,
-                      progress=not args.no_progress, on_check=throttled(on_check),
-                      resume_may_differ=RESUMABLE_FLAGS, resume_command=resume_command)
+                      run_path=run_path, config=config, progress=not args.no_progress,
+                      on_check=throttled(on_check), resume_may_differ=RESUMABLE_FLAGS)
     print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
           + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")
           + f"; {len(data.train)} batches/epoch, a check every {trainer.check_every} "

@@ -1,10 +1,18 @@
-"""The training step, run eagerly or replayed as one captured CUDA graph.
+"""The training step, run eagerly or replayed as one captured CUDA graph, behind one interface.
 
 A step is forward (under autocast), loss, backward and optimizer step, plus on-device
-bookkeeping that is read back only at checks: the training loss summed since the last check,
-the first step whose loss was not finite and, under fp16, the steps the loss scaler skipped.
-Nothing is read back per step, except by fp16's loss scaler (`torch.amp.GradScaler` reads
-once a step whether the gradients overflowed, and skips the update if they did).
+bookkeeping that is read back only at checks: the training loss summed since the last
+check, the steps since then, the first of them whose loss was not finite and, under fp16,
+the steps the loss scaler skipped. Nothing is read back per step, except by fp16's loss
+scaler (`torch.amp.GradScaler` reads once a step whether the gradients overflowed, and skips
+the update if they did).
+
+The Trainer sees one interface (`Step`), whatever the kind: `batches_from(k)` (this epoch's
+batches from batch k, in the form the step takes), calling it on a batch (one optimizer
+step), `peek()` and `read()` (one read-back each: the interval since the last read; `read`
+starts a new one), `summary()` (what the run file records of the step), `state_dict()` /
+`load_state_dict()` (what a checkpoint keeps), `kind` and `describe()`. `make_step` builds
+the eager or the graphed one.
 
 At the course's batch sizes (32, 64) these models leave a GPU mostly idle and an eager step
 costs its kernel launches; `GraphedStep` captures the whole step once, the batch's gather
@@ -15,8 +23,10 @@ index tensor; the learning rate is baked in and a change of it captures the step
 from __future__ import annotations
 
 import contextlib
+import itertools
 import warnings
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -52,12 +62,15 @@ def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
 
 
 class TrainStep:
-    """One eager optimizer step of `model` on (images, labels), with its bookkeeping.
+    """One eager optimizer step of `model` on (images, labels), with its bookkeeping on the
+    device: `loss_sum` and `count` (the loss summed over the steps since the last `reset`,
+    and how many), `first_bad` (the count at the first step whose loss was not finite; -1:
+    none) and `skipped` (fp16: the steps the loss scaler skipped since the run began).
 
     Under fp16 (`autocast_dtype=torch.float16`) the loss is scaled by `self.scaler`
     (dynamic loss scaling): a step whose gradients overflowed is skipped and the scale
-    halved, as fp16's narrow range needs; `skipped` counts those steps (normal, not a
-    divergence). bf16 has fp32's range and needs no scaler.
+    halved, as fp16's narrow range needs (normal, not a divergence). bf16 has fp32's range
+    and needs no scaler.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module,
@@ -68,13 +81,13 @@ class TrainStep:
                        if autocast_dtype == torch.float16 else None)
         # Static tensors, updated in place (a captured graph writes to the same memory).
         self.loss_sum = torch.zeros((), device=self.device)
-        self.count = torch.zeros((), dtype=torch.long, device=self.device)  # steps so far
+        self.count = torch.zeros((), dtype=torch.long, device=self.device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         self.skipped = torch.zeros((), dtype=torch.long, device=self.device)  # fp16 only
         self._one = torch.ones((), device=self.device)
 
     def reset(self, loss_sum: float = 0.0, count: int = 0) -> None:
-        """Start a new interval between checks (at step `count`)."""
+        """Start a new interval (or continue a saved one: its loss sum and step count)."""
         self.loss_sum.fill_(loss_sum)
         self.count.fill_(count)
         self.first_bad.fill_(-1)
@@ -105,6 +118,106 @@ class TrainStep:
         # Remember the first non-finite step without reading the loss back.
         self.first_bad.copy_(torch.where(~torch.isfinite(loss) & (self.first_bad < 0),
                                          self.count, self.first_bad))
+
+
+@dataclass
+class Interval:
+    """The steps since the last `Step.read()`, as one read-back gives them."""
+    steps: int                    # optimizer steps in the interval
+    loss_sum: float               # their training losses, summed
+    first_bad: int | None = None  # the 1-based step of the interval whose loss was not finite
+    fields: dict = field(default_factory=dict)  # what a check records besides (fp16's scaler)
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / self.steps if self.steps else float("nan")
+
+
+class Step:
+    """The eager step over `batches` (any iterable of (images, labels); `iter_from(k)`, when
+    they have it, resumes mid-epoch exactly): the interface the Trainer calls."""
+    kind = "eager"
+
+    def __init__(self, core: TrainStep, batches=None):
+        self.core, self.batches = core, batches
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.core.optimizer
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler | None:
+        return self.core.scaler
+
+    def describe(self) -> str:
+        dtype = self.core.autocast_dtype
+        name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+        return name + (" with dynamic loss scaling" if self.core.scaler is not None else "")
+
+    def batches_from(self, start: int = 0) -> Iterator:
+        """This epoch's training batches from batch `start` on, as __call__ takes them."""
+        if hasattr(self.batches, "iter_from"):
+            return self.batches.iter_from(start)
+        return itertools.islice(iter(self.batches), start, None)
+
+    def __call__(self, batch) -> None:
+        """One optimizer step on (images, labels). No read-back."""
+        self.core(*batch)
+
+    def peek(self) -> Interval:
+        """The interval so far, in one read-back; it goes on."""
+        core = self.core
+        values = [core.loss_sum.float(), core.count.float(), core.first_bad.float()]
+        if core.scaler is not None:  # the scale as a device tensor, read in the same copy
+            values += [core.skipped.float(), core.scaler.scale(core._one).float()]
+        loss_sum, count, first_bad, *fp16 = torch.stack(values).tolist()
+        fields = ({"loss_scale": fp16[1], "skipped_steps": int(fp16[0])} if fp16 else {})
+        return Interval(int(count), loss_sum, int(first_bad) if first_bad >= 0 else None,
+                        fields)
+
+    def read(self) -> Interval:
+        """The interval since the last read, in one read-back; a new one starts."""
+        interval = self.peek()
+        self.core.reset()
+        return interval
+
+    def summary(self) -> dict:
+        """What the run file records of the step: fp16's loss scaler (the steps it skipped
+        since the run began, its scale now), else nothing."""
+        if self.core.scaler is None:
+            return {"loss_scaler": None}
+        fields = self.peek().fields
+        return {"loss_scaler": {"skipped_steps": fields["skipped_steps"],
+                                "scale": fields["loss_scale"]}}
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps: the interval so far, the skipped steps, the scaler."""
+        interval = self.peek()
+        scaler = self.core.scaler
+        return {"loss_sum": interval.loss_sum, "count": interval.steps,
+                "skipped": int(self.core.skipped.item()),
+                "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()`; the optimizer (loaded before) made eager, in case
+        the checkpoint was a graphed run's."""
+        make_capturable(self.core.optimizer, False)
+        self._load(state)
+
+    def _load(self, state: dict) -> None:
+        self.core.reset(state["loss_sum"], state["count"])
+        self.core.skipped.fill_(state.get("skipped", 0))
+        if self.core.scaler is not None and state.get("scaler"):
+            self.core.scaler.load_state_dict(state["scaler"])  # the scale and growth count
+
+
+def legacy_state(checkpoint: dict) -> dict:
+    """`Step.state_dict()` of a checkpoint written before 2026-12-01, which kept the step's
+    state among the Trainer's (`loss_sum`, `loss_count`, `skipped_steps`) and the scaler's
+    apart."""
+    trainer = checkpoint.get("trainer") or {}
+    return {"loss_sum": trainer.get("loss_sum", 0.0), "count": trainer.get("loss_count", 0),
+            "skipped": trainer.get("skipped_steps", 0), "scaler": checkpoint.get("scaler")}
 
 
 def capture_cuda_graph(fn: Callable[[], None], warmup: int = 3) -> Callable[[], None]:
@@ -147,59 +260,74 @@ def make_capturable(optimizer: torch.optim.Optimizer, capturable: bool = True) -
             state["step"] = step.to(where, torch.float32)
 
 
-class GraphedStep:
-    """`step` on the images `gather(index)` selects, replayed as one captured graph.
+class GraphedStep(Step):
+    """The step on the images `gather(index)` selects, replayed as one captured graph.
 
-    Called with a batch's index tensor (on the device). A batch of another size than
-    `batch_size` (a short last batch) runs eagerly. Capturing runs the step a few times; the
-    model's weights and buffers, the optimizer's state and the bookkeeping are restored
-    afterwards (state the optimizer creates in those runs is zeroed, as it is created), and
-    so is the random generator of the step's device (Dropout draws the masks the eager step
-    would), so training is step for step the eager one. fp16's loss scaler cannot be
-    captured (it decides on the host whether to step): a step with a scaler is refused.
-    `record` captures a callable and returns its replay: `capture_cuda_graph`, or in tests
-    on a CPU a recorder that returns the callable.
+    Called with a batch's index tensor (on the device): `batches_from` yields those
+    (`iter_indices_from` of the batches). A batch of another size than `batch_size` (a
+    short last batch) runs eagerly. Capturing runs the step a few times; the model's weights
+    and buffers, the optimizer's state and the bookkeeping are restored afterwards (state the
+    optimizer creates in those runs is zeroed, as it is created), and so is the random
+    generator of the step's device (Dropout draws the masks the eager step would), so
+    training is step for step the eager one. fp16's loss scaler cannot be captured (it
+    decides on the host whether to step): a step with a scaler is refused. `record` captures
+    a callable and returns its replay: `capture_cuda_graph`, or in tests on a CPU a recorder
+    that returns the callable.
     """
+    kind = "graphed"
 
     def __init__(self, step: TrainStep, gather: Callable[[torch.Tensor], tuple],
-                 batch_size: int, record: Callable = capture_cuda_graph):
+                 batch_size: int, record: Callable = capture_cuda_graph, batches=None):
         if step.scaler is not None:
             raise ValueError("a step with fp16's loss scaler cannot be captured as a graph")
-        self.step, self.gather, self.record = step, gather, record
+        super().__init__(step, batches)
+        self.gather, self.record = gather, record
         self.index = torch.zeros(batch_size, dtype=torch.long, device=step.device)
         self.replay: Callable[[], None] | None = None
         self.captured_lrs: list[float] | None = None
 
     @classmethod
     def over(cls, step: TrainStep, batches) -> "GraphedStep":
-        """`step` graphed over `batches` (needs their `gather` and `batch_size`)."""
+        """`step` graphed over `batches` (needs their `gather`, `iter_indices_from` and
+        `batch_size`)."""
         if not hasattr(batches, "gather"):
             raise ValueError("CUDA graphs need batches with iter_indices_from and gather")
-        return cls(step, batches.gather, batches.batch_size)
+        return cls(step, batches.gather, batches.batch_size, batches=batches)
+
+    def describe(self) -> str:
+        return super().describe() + ", CUDA graphs"
+
+    def batches_from(self, start: int = 0) -> Iterator[torch.Tensor]:
+        return self.batches.iter_indices_from(start)
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load(state)  # the capture makes the optimizer capturable
 
     def __call__(self, index: torch.Tensor) -> None:
+        core = self.core
         if len(index) != len(self.index):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=_CAPTURABLE_WARNING)
-                self.step(*self.gather(index))
+                core(*self.gather(index))
             return
-        lrs = [group["lr"] for group in self.step.optimizer.param_groups]
+        lrs = [group["lr"] for group in core.optimizer.param_groups]
         if self.replay is None or lrs != self.captured_lrs:
             self.capture()
         self.index.copy_(index)
         self.replay()
 
     def capture(self) -> None:
-        if self.step.device.type == "cuda":
-            make_capturable(self.step.optimizer)
+        core = self.core
+        if core.device.type == "cuda":
+            make_capturable(core.optimizer)
         before = self._tensors()
         saved = {id(t): t.detach().clone() for t in before}
-        rng = get_rng_state(self.step.device)
+        rng = get_rng_state(core.device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_CAPTURABLE_WARNING)
-            self.replay = self.record(lambda: self.step(*self.gather(self.index)))
-        self.captured_lrs = [group["lr"] for group in self.step.optimizer.param_groups]
-        set_rng_state(self.step.device, rng)  # replays draw what the eager steps would
+            self.replay = self.record(lambda: core(*self.gather(self.index)))
+        self.captured_lrs = [group["lr"] for group in core.optimizer.param_groups]
+        set_rng_state(core.device, rng)  # replays draw what the eager steps would
         with torch.no_grad():
             for t in self._tensors():
                 if id(t) in saved:
@@ -209,9 +337,20 @@ class GraphedStep:
 
     def _tensors(self) -> list[torch.Tensor]:
         """Everything a step changes: weights, buffers, optimizer state, bookkeeping."""
-        model = self.step.model  # parameters() and buffers(): the same objects on every call
+        core = self.core
+        model = core.model  # parameters() and buffers(): the same objects on every call
         tensors = [*model.parameters(), *model.buffers()]
-        for state in self.step.optimizer.state.values():
+        for state in core.optimizer.state.values():
             tensors += [v for v in state.values() if torch.is_tensor(v)]
-        return tensors + [self.step.loss_sum, self.step.count, self.step.first_bad,
-                          self.step.skipped]
+        return tensors + [core.loss_sum, core.count, core.first_bad, core.skipped]
+
+
+def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches,
+              device: torch.device, autocast_dtype: torch.dtype | None = None, *,
+              graphed: bool = False, criterion: nn.Module | None = None) -> Step:
+    """The step a run trains with: eager, or replayed as one CUDA graph (`graphed`, which
+    needs index batches: `dataloaders.TensorBatches`); cross-entropy on logits unless
+    `criterion` says otherwise."""
+    core = TrainStep(model, optimizer, criterion or nn.CrossEntropyLoss(), device,
+                     autocast_dtype)
+    return GraphedStep.over(core, batches) if graphed else Step(core, batches)

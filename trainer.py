@@ -1,54 +1,45 @@
 """The one training loop every task uses.
 
-`Trainer` takes a model, an optimizer and iterables of (images, labels) batches. Twice an
-epoch (every `len(train) // 2` steps) it records the mean training loss since the last
-check, the loss and accuracy on a fixed subset of the training split, and validation loss
-and accuracy; it keeps the best weights (lowest validation loss by default) and stops after
-`patience` checks without a new best. At the end the best weights are evaluated on the
-whole training, validation and test splits (the test split also per class).
+`Trainer` takes a model, its optimizer, iterables of (images, labels) batches and a step
+(`steps.Step`: eager or graphed, any precision; eager by default). Twice an epoch (every
+`len(train) // 2` steps) it records the mean training loss since the last check, the loss
+and accuracy on a fixed subset of the training split, and validation loss and accuracy; it
+keeps the best weights (lowest validation loss by default) and stops after `patience` checks
+without a new best. At the end the best weights are evaluated on the whole training,
+validation and test splits (the test split also per class).
 
 After every check the run is saved (`runs.RunStore`: the JSON and a checkpoint, atomically),
 so that `--resume` continues a run that was interrupted or killed, losing at most one check
-interval. Ctrl-C stops at the next step and saves; a non-finite loss stops training with the
-step and the learning rate named.
+interval. Ctrl-C stops at the next step and saves; a non-finite loss stops training. Failures
+are raised as the typed errors of `cli` (`TrainingInterrupted`, `TrainingDiverged`,
+`OutOfMemory`), which the command line words for the user.
 
 The loop never imports `dataloaders`: batches only need `len()` and iteration, and
-optionally `set_epoch(e)`, `iter_from(k)` (an exact mid-epoch resume), and
-`iter_indices_from(k)` with `gather(index)` (the batches as index tensors: what a graphed
-step replays, `steps.GraphedStep`).
+optionally `set_epoch(e)` and what the step asks of them (`iter_from(k)` for an exact
+mid-epoch resume; a graphed step: `iter_indices_from(k)` and `gather(index)`).
 """
 from __future__ import annotations
 
-import itertools
 import math
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from cli import TrainingInterrupted, UserError, is_out_of_memory
+from cli import OutOfMemory, TrainingDiverged, TrainingInterrupted, is_out_of_memory
 from evaluation import Evaluator
 from runs import RunStore
-from steps import GraphedStep, TrainStep, make_capturable
+from steps import Interval, Step, legacy_state, make_step
 from utils import format_duration
 
-
-# The Trainer's progress as the checkpoint keeps it (with "elapsed" and early stopping's).
-PROGRESS = ("epoch", "batch_in_epoch", "step", "loss_count", "history", "status", "final")
-
-
-class TrainingDiverged(UserError):
-    """The loss became NaN or infinite; everything up to the last good check was saved."""
-
-
-class OutOfMemory(UserError):
-    """The device ran out of memory; the run up to its last finished check stays saved."""
+__all__ = ["Trainer", "EarlyStopping", "CtrlC", "TrainingDiverged", "OutOfMemory",
+           "format_check"]
 
 
 class EarlyStopping:
@@ -121,47 +112,49 @@ class CtrlC:
 
 
 class Trainer:
-    """Train `model` on `train` batches, check on `val`, evaluate the best weights at the end.
+    """Train `model` with `step` on `train` batches, check on `val`, evaluate the best weights
+    at the end.
 
+    `step` (default: the eager step, autocast to `autocast_dtype`, which evaluation uses too);
     `on_check(run)` follows each check and the end (figures; its failure does not stop
-    training); `cuda_graphs` replays full batches as CUDA graphs (`steps.GraphedStep`);
-    `resume_may_differ`: config["args"] keys that --resume may change (`runs.RunStore`).
+    training); `resume_may_differ`: config["args"] keys that --resume may change
+    (`runs.RunStore`).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train: Iterable,
                  val: Iterable, *, epochs: int, device: torch.device, run_path: Path | str,
-                 test: Iterable | None = None, train_eval: Iterable | None = None,
-                 train_full: Iterable | None = None, patience: int = 4,
-                 stop_metric: str = "val_loss", autocast_dtype: torch.dtype | None = None,
-                 config: dict | None = None, checks_per_epoch: int = 2, progress: bool = True,
+                 step: Step | None = None, test: Iterable | None = None,
+                 train_eval: Iterable | None = None, train_full: Iterable | None = None,
+                 patience: int = 4, stop_metric: str = "val_loss",
+                 autocast_dtype: torch.dtype | None = None, config: dict | None = None,
+                 checks_per_epoch: int = 2, progress: bool = True,
                  on_check: Callable[[dict], None] | None = None,
-                 criterion: nn.Module | None = None, cuda_graphs: bool = False,
-                 resume_may_differ: Iterable[str] = (), resume_command: str | None = None):
+                 resume_may_differ: Iterable[str] = ()):
         if len(train) == 0:
-            raise UserError("the training split has no batches; use a larger --subset or a "
-                            "smaller --batch-size", exit_code=2)
-        device = torch.device(device)
-        self.model, self.optimizer, self.device = model, optimizer, device
+            raise ValueError("the training split has no batches")
+        self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         self.train_batches, self.val_batches, self.epochs = train, val, epochs
-        self.evaluator = Evaluator(model, device, autocast_dtype, val, test, train_eval,
+        self.train_step = step or make_step(model, optimizer, train, self.device, autocast_dtype)
+        self.evaluator = Evaluator(model, self.device, autocast_dtype, val, test, train_eval,
                                    train_full)
         self.early_stopping = EarlyStopping(stop_metric, patience)
         self.config = config or {}
-        self.store = RunStore(run_path, self.config, device, resume_may_differ)
+        self.store = RunStore(run_path, self.config, self.device, resume_may_differ)
         self.check_every = max(1, len(train) // checks_per_epoch)
-        self.progress, self.on_check, self.resume_command = progress, on_check, resume_command
-        self.train_step = TrainStep(model, optimizer, criterion or nn.CrossEntropyLoss(),
-                                    device, autocast_dtype)
-        self.graphed_step = GraphedStep.over(self.train_step, train) if cuda_graphs else None
-        # Progress: what a resume needs besides the weights, saved in the checkpoint.
-        self.epoch = self.batch_in_epoch = 0  # current epoch (0-based), batches done in it
-        self.step = self.loss_count = 0       # optimizer steps so far, since the last check
+        self.progress, self.on_check = progress, on_check
+        # Progress: what a resume needs besides the weights and the step's own state.
+        self.step = 0  # optimizer steps so far: the one counter
         self.history: list[dict] = []
         self.status, self.final = "running", None
         self.elapsed = 0.0        # seconds spent in earlier sessions of this run (resume)
         self._session_start: float | None = None
         self._ctrl_c = CtrlC()
         self._evaluating = False  # what an out-of-memory error names
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch (0-based): every epoch has len(train) steps."""
+        return self.step // len(self.train_batches)
 
     # ------------------------------------------------------------------ saving and loading
     def run_dict(self) -> dict:
@@ -170,14 +163,7 @@ class Trainer:
                 "stop_metric": self.early_stopping.stop_metric, "final": self.final,
                 "timings": {"train_s": round(self.elapsed_s(), 2)},
                 "figure_prefix": self.config.get("figure_prefix"),
-                "loss_scaler": self.loss_scaler_state()}
-
-    def loss_scaler_state(self) -> dict | None:
-        """fp16 only: the steps the loss scaler skipped (overflowed gradients) and its scale."""
-        step = self.train_step
-        if step.scaler is None:
-            return None
-        return {"skipped_steps": int(step.skipped.item()), "scale": step.loss_scale}
+                **self.train_step.summary()}
 
     def elapsed_s(self) -> float:
         start = self._session_start
@@ -185,14 +171,12 @@ class Trainer:
 
     def save(self) -> None:
         """Write the checkpoint and the JSON, then call on_check."""
-        scaler = self.train_step.scaler
         self.store.save(self.run_dict(), self.model, self.optimizer, {
             "best_model": self.early_stopping.best_state,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "trainer": {**{k: getattr(self, k) for k in PROGRESS}, "elapsed": self.elapsed_s(),
-                        **self.early_stopping.state(),
-                        "loss_sum": float(self.train_step.loss_sum.item()),
-                        "skipped_steps": int(self.train_step.skipped.item())}})
+            "step_state": self.train_step.state_dict(),
+            "trainer": {"step": self.step, "history": self.history, "status": self.status,
+                        "final": self.final, "elapsed": self.elapsed_s(),
+                        **self.early_stopping.state()}})
         if self.on_check is not None:
             try:
                 self.on_check(self.run_dict())
@@ -201,38 +185,16 @@ class Trainer:
                            "training goes on", file=sys.stderr)
 
     def restore(self) -> None:
-        """Continue from `<run>.pt` (the --resume path): weights, optimizer, progress, RNG."""
+        """Continue from `<run>.pt` (the --resume path): weights, optimizer, progress, RNG, the
+        step's state."""
         ckpt = self.store.load(self.model, self.optimizer)
-        if self.graphed_step is None:  # the interrupted run may have been graphed
-            make_capturable(self.optimizer, False)
-        for key in (*PROGRESS, "elapsed"):
-            setattr(self, key, ckpt["trainer"][key])
-        self.early_stopping.load(ckpt["trainer"], ckpt["best_model"])
-        self.train_step.reset(ckpt["trainer"]["loss_sum"], self.step)
-        self.train_step.skipped.fill_(ckpt["trainer"].get("skipped_steps", 0))
-        scaler = self.train_step.scaler
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])  # the scale and growth count it had
+        saved = ckpt["trainer"]
+        self.step, self.history, self.status = saved["step"], saved["history"], saved["status"]
+        self.final, self.elapsed = saved["final"], saved["elapsed"]
+        self.early_stopping.load(saved, ckpt["best_model"])
+        self.train_step.load_state_dict(ckpt.get("step_state") or legacy_state(ckpt))
 
     # ------------------------------------------------------------------ training
-    def batch_source(self, start: int = 0) -> Iterator:
-        """This epoch's training batches from batch `start` on, as `train_batch` takes them."""
-        if self.graphed_step is not None:
-            return self.train_batches.iter_indices_from(start)
-        if hasattr(self.train_batches, "iter_from"):
-            return self.train_batches.iter_from(start)
-        return itertools.islice(iter(self.train_batches), start, None)
-
-    def train_batch(self, batch) -> None:
-        """One optimizer step on one item of `batch_source`: an index tensor with CUDA
-        graphs, else (images, labels). No read-back."""
-        if self.graphed_step is not None:
-            self.graphed_step(batch)
-        else:
-            self.train_step(*batch)
-        self.step += 1
-        self.loss_count += 1
-
     def train(self, resume: bool = False) -> dict:
         """Train (or continue, with resume=True), evaluate the best weights, return the run."""
         if resume:
@@ -251,107 +213,81 @@ class Trainer:
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err):
                 raise
-            raise OutOfMemory(self._out_of_memory_message(err)) from err
+            batches = self.val_batches if self._evaluating else self.train_batches
+            last = (self.history[-1]["epoch"] if self.history and
+                    self.store.checkpoint_path.is_file() else None)
+            raise OutOfMemory("evaluating" if self._evaluating else "training",
+                              self.device.type, getattr(batches, "batch_size", None),
+                              self.train_step.kind, last, self._saved(),
+                              type(err).__name__) from err
 
-    def _out_of_memory_message(self, err: BaseException) -> str:
-        """What ran out of memory, what to lower, and what is saved."""
-        if self._evaluating:
-            size = getattr(self.val_batches, "batch_size", None)
-            what = (f"while evaluating (batch size {size}): lower --eval-batch-size "
-                    "(--resume may change it)")
-        else:
-            size = getattr(self.train_batches, "batch_size", None)
-            what = (f"in a training step (batch size {size}"
-                    + (", captured as a CUDA graph" if self.graphed_step is not None else "")
-                    + "): lower --batch-size (a new run)"
-                    + (" or use --cuda-graphs off" if self.graphed_step is not None else ""))
-        saved = (f"the run up to its last check (epoch {self.history[-1]['epoch']:.2f}) is in "
-                 f"{self.store.json_path} and {self.store.checkpoint_path}"
-                 if self.history and self.store.checkpoint_path.is_file()
-                 else "no check had finished, nothing was saved")
-        return f"out of memory on {self.device.type} {what}; {saved} ({type(err).__name__})"
+    def _saved(self) -> tuple[Path, Path]:
+        return self.store.json_path, self.store.checkpoint_path
 
     def _train_loop(self):
         n_batches = len(self.train_batches)
         self.model.train()
-        last_postfix = time.monotonic()
+        last_peek = time.monotonic()
         while self.epoch < self.epochs:
+            epoch = self.epoch
             if hasattr(self.train_batches, "set_epoch"):
-                self.train_batches.set_epoch(self.epoch)
-            start = self.batch_in_epoch
-            bar = tqdm(total=n_batches, initial=start, desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                self.train_batches.set_epoch(epoch)
+            start = self.step - epoch * n_batches
+            bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch + 1}/{self.epochs}",
                        unit="batch", leave=False, disable=not self.progress, dynamic_ncols=True)
-            stop = False
-            for batch in self.batch_source(start):
-                self.train_batch(batch)
-                self.batch_in_epoch += 1
+            for batch in self.train_step.batches_from(start):
+                self.train_step(batch)
+                self.step += 1
                 bar.update()
-                now = time.monotonic()
-                if now - last_postfix > 1.0:  # at most one read-back a second
-                    last_postfix = now
-                    self._raise_if_diverged()
-                    if self.loss_count:
-                        bar.set_postfix(loss=f"{self.train_step.loss_sum.item() / self.loss_count:.4f}")
-                if self.batch_in_epoch % self.check_every == 0:
-                    self._raise_if_diverged()
+                if time.monotonic() - last_peek > 1.0:  # at most one read-back a second
+                    last_peek = time.monotonic()
+                    interval = self.train_step.peek()
+                    self._raise_if_diverged(interval)
+                    if interval.steps:
+                        bar.set_postfix(loss=f"{interval.mean_loss:.4f}")
+                if (self.step - epoch * n_batches) % self.check_every == 0:
                     stop = self._check()  # evaluate() puts the model back in train()
-                    if self.batch_in_epoch == n_batches:
-                        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     if stop:
                         self.status = "early_stopped"
                     self.save()
                     if stop:
-                        break
+                        bar.close()
+                        return
                 if self._ctrl_c.pressed:
                     bar.close()
                     self._stop_interrupted()
             bar.close()
-            self._raise_if_diverged()
-            if stop:
-                return
-            if self.batch_in_epoch:  # the epoch ended between checks
-                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self._raise_if_diverged(self.train_step.peek())
         self.status = "finished"
 
     def _check(self) -> bool:
         """Record one check; returns True when early stopping says stop."""
-        train_loss = (self.train_step.loss_sum.item() / self.loss_count if self.loss_count
-                      else float("nan"))
+        interval = self.train_step.read()
+        self._raise_if_diverged(interval)
         self._evaluating = True
-        entry = {"epoch": round(self.step / len(self.train_batches), 4), "step": self.step,
-                 "train_loss": train_loss, **self.evaluator.check(),
-                 "elapsed_s": round(self.elapsed_s(), 2)}
+        measured = self.evaluator.check()
         self._evaluating = False
-        if self.train_step.scaler is not None:
-            entry["loss_scale"] = self.train_step.loss_scale
-            entry["skipped_steps"] = int(self.train_step.skipped.item())  # since the start
+        entry = {"epoch": round(self.step / len(self.train_batches), 4), "step": self.step,
+                 "train_loss": interval.mean_loss, **measured,
+                 "elapsed_s": round(self.elapsed_s(), 2), **interval.fields}
         self.history.append(entry)
         improved = self.early_stopping.update(self.history, self.model)
         tqdm.write(format_check(entry, improved), file=sys.stdout)
-        self.loss_count = 0
-        self.train_step.reset(0.0, self.step)
         return self.early_stopping.stop
 
-    def _raise_if_diverged(self):
-        bad = int(self.train_step.first_bad.item())
-        if bad < 0:
+    def _raise_if_diverged(self, interval: Interval):
+        if interval.first_bad is None:
             return
+        bad = self.step - interval.steps + interval.first_bad
         self.status = "diverged"
         self._finish()
-        lr = self.optimizer.param_groups[0]["lr"]
-        raise TrainingDiverged(
-            f"the training loss became NaN or infinite at step {bad} (epoch "
-            f"{bad / len(self.train_batches):.2f}) with learning rate {lr:g}; "
-            f"lower --lr. The run so far and its best weights are in {self.store.json_path} "
-            f"and {self.store.checkpoint_path}")
+        raise TrainingDiverged(bad, bad / len(self.train_batches),
+                               self.optimizer.param_groups[0]["lr"], self._saved())
 
     def _stop_interrupted(self):
         self.status = "interrupted"
         self.save()
-        raise TrainingInterrupted(
-            f"interrupted at epoch {self.step / len(self.train_batches):.2f} (step {self.step}); "
-            f"saved {self.store.json_path} and {self.store.checkpoint_path}. Resume with: "
-            + (self.resume_command or "the same command and --resume"))
+        raise TrainingInterrupted(self.step / len(self.train_batches), self.step, self._saved())
 
     def _finish(self):
         """Evaluate the best weights on train/val/test and write the final run."""

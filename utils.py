@@ -162,13 +162,15 @@ def resolve_hardware(args) -> Hardware:
 
 
 def make_config(args, hardware: Hardware, data_info: dict, **extra) -> dict:
-    """Everything a run's outputs should carry: flags, resolved device, data, versions."""
-    flags = {k: v for k, v in vars(args).items() if k not in ("debug", "no_progress")}
+    """Everything a run's outputs should carry: flags, resolved device, data, versions, and
+    the command it came from (`args.command`, which `cli.ArgumentParser` sets)."""
+    flags = {k: v for k, v in vars(args).items()
+             if k not in ("debug", "no_progress", "command")}
     config = {"args": flags, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "device": str(hardware.device), "precision": hardware.precision,
               "channels_last": hardware.channels_last, "cuda_graphs": hardware.cuda_graphs,
               "data": data_info, "environment": environment(),
-              "command": " ".join(["python", *sys.argv]), **extra}
+              "command": getattr(args, "command", None), **extra}
     # Plain JSON types only (torch.__version__ is a str subclass that weights_only=True
     # checkpoints refuse), so the config goes into the JSON and the checkpoint alike.
     return json.loads(json.dumps(config, default=str))

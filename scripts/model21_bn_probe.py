@@ -93,6 +93,7 @@ def main(data_dir: str, epochs: int, out: str) -> None:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="scripts/model21_bn_probe.py",
         description="Train Model 2.1 (course recipe, CPU) and, at every check, evaluate the "
                     "validation split with running, re-estimated and batch BatchNorm "
                     "statistics; one JSON row per check.")

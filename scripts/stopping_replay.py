@@ -305,7 +305,7 @@ def build_markdown(histories: list[History], models: list[str] | None = None,
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="scripts/stopping_replay.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run JSON files or folders holding them")
     parser.add_argument("--model", action="append", default=None,
                         help="only this model (config 'model': lenet, model21, model22, "

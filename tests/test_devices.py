@@ -6,6 +6,7 @@ GPU and skip without one.
 """
 import argparse
 import json
+import re
 import signal
 import warnings
 
@@ -173,7 +174,7 @@ def make_trainer(tmp_path, *, epochs=2, dtype=None, on_check=None, init_seed=0, 
                       config={"model": "small"}, progress=False, on_check=on_check,
                       autocast_dtype=dtype)
     if scaler is not None:  # a scaler with other settings (the same in every trainer)
-        trainer.train_step.scaler = scaler()
+        trainer.train_step.core.scaler = scaler()
     return trainer
 
 
@@ -198,7 +199,7 @@ def test_an_overflowing_step_is_skipped_and_counted_not_diverged(tmp_path):
     skipped (weights unchanged), counted, the scale halved each time, and the run goes on."""
     trainer = make_trainer(tmp_path, dtype=torch.float16, epochs=1,
                            scaler=lambda: torch.amp.GradScaler("cpu", init_scale=2.0 ** 127))
-    step, batches = trainer.train_step, trainer.train_batches
+    step, batches = trainer.train_step.core, trainer.train_batches
     before = {k: v.clone() for k, v in trainer.model.state_dict().items() if "weight" in k}
     images, labels = next(iter(batches))
     step(images, labels)
@@ -238,6 +239,31 @@ class StopAt(TensorBatches):
             if self.epoch == self.stop_epoch and k == self.at:
                 signal.raise_signal(signal.SIGINT)
             yield batch
+
+
+def test_a_resumed_fp16_run_keeps_the_steps_its_scaler_skipped(tmp_path):
+    """A loss scale of 2**20 overflows here at first: the first steps are skipped, each
+    halving the scale. Interrupted after those skips and resumed, the run still counts them
+    (history and run file), as the run that went through does."""
+    def scaler():
+        return torch.amp.GradScaler("cpu", init_scale=2.0 ** 20, growth_interval=1000)
+
+    full = make_trainer(tmp_path / "a", dtype=torch.float16, epochs=2, scaler=scaler).train()
+    skipped = full["loss_scaler"]["skipped_steps"]
+    assert skipped >= 1 and full["history"][-1]["skipped_steps"] == skipped
+    # 10 batches an epoch: stopped after batch 2 of epoch 2, after the skips
+    stopping = image_batches(160, 16, 1, shuffle=True, cls=StopAt, at=1, epoch=1)
+    part = make_trainer(tmp_path / "b", dtype=torch.float16, epochs=2, scaler=scaler,
+                        train=stopping)
+    with pytest.raises(cli.TrainingInterrupted):
+        part.train()
+    assert part.step == 12 and part.train_step.summary()["loss_scaler"]["skipped_steps"] == skipped
+    resumed = make_trainer(tmp_path / "b", dtype=torch.float16, epochs=2, scaler=scaler,
+                           init_seed=99)
+    run = resumed.train(resume=True)
+    assert [h["skipped_steps"] for h in run["history"]] == \
+        [h["skipped_steps"] for h in full["history"]]
+    assert run["loss_scaler"] == full["loss_scaler"]
 
 
 @pytest.mark.parametrize("dtype", [None, torch.float16], ids=["fp32", "fp16"])
@@ -450,14 +476,38 @@ def test_out_of_memory_while_capturing_a_graph(tmp_path):
 
     torch.manual_seed(0)
     model = small_net()
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1),
-                      image_batches(64, 16, 1, shuffle=True), image_batches(20, 20, 2),
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train = image_batches(64, 16, 1, shuffle=True)
+    step = steps.make_step(model, optimizer, train, torch.device("cpu"), graphed=True)
+    step.record = failing_capture
+    trainer = Trainer(model, optimizer, train, image_batches(20, 20, 2), step=step,
                       epochs=1, device=torch.device("cpu"), run_path=tmp_path / "run",
-                      config={"model": "small"}, progress=False, cuda_graphs=True)
-    trainer.graphed_step.record = failing_capture
-    with pytest.raises(OutOfMemory, match=r"captured as a CUDA graph\): lower --batch-size .* "
-                                          r"--cuda-graphs off; no check had finished"):
+                      config={"model": "small"}, progress=False)
+    with pytest.raises(OutOfMemory) as raised:
         trainer.train()
+    assert re.search(r"captured as a CUDA graph\): lower --batch-size .* --cuda-graphs off; "
+                     r"no check had finished", cli.explain(raised.value))
+
+
+def test_a_run_evaluates_in_the_batches_eval_batch_size_gives(tmp_path, monkeypatch):
+    """--eval-batch-size reaches the evaluation itself (every check and the end), not only
+    the run's recorded flags."""
+    seen = []
+    real = evaluation.evaluate
+
+    def spy(model, batches, *args, **kwargs):
+        seen.append(max(len(labels) for _, labels in batches))
+        return real(model, batches, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", spy)
+    data = write_pickle_batches(tmp_path / "data", n_train_per_class=30)
+    out = tmp_path / "out"
+    cli.run_cli(task1_lenet.main, task1_lenet.get_args_parser(),
+                ["--data-dir", str(data), "--output-dir", str(out), "--epochs", "1",
+                 "--eval-batch-size", "7", "--device", "cpu", "--no-progress"])
+    assert seen and set(seen) == {7}  # the validation split alone has 30 images
+    run = json.loads((out / "task1_lenet.json").read_text())
+    assert run["config"]["data"]["eval_batch_size"] == 7
 
 
 def test_eval_batch_size_flag(tmp_path):

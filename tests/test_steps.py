@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from conftest import run_script
 from dataloaders import TensorBatches
-from steps import GraphedStep, TrainStep
+from steps import GraphedStep, TrainStep, make_step
 from trainer import Trainer
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -133,12 +133,11 @@ def test_cuda_graphs_flag_on_every_training_script():
         assert parser.parse_args(["--cuda-graphs", "off"]).cuda_graphs == "off"
 
 
-def test_trainer_refuses_graphs_without_index_batches(tmp_path):
+def test_a_graphed_step_refuses_batches_without_indices(tmp_path):
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="gather"):
-        Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.zeros(1, 2),
-                torch.zeros(1, dtype=torch.long))], [], epochs=1, device="cpu",
-                run_path=tmp_path / "run", cuda_graphs=True)
+        make_step(model, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.zeros(1, 2),
+                  torch.zeros(1, dtype=torch.long))], "cpu", graphed=True)
 
 
 # ----------------------------------------------------------------------------- on a GPU
@@ -168,11 +167,13 @@ def _trainer(tmp_path, *, flip_val=False, epochs=3, patience=0, on_check=None, i
         return TensorBatches(a.cuda(), b.cuda(), bs, lambda t: t, shuffle=shuffle,
                              drop_last=shuffle, seed=0)
 
-    return Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2),
-                   on_gpu(x, y, 16, shuffle=True), on_gpu(vx, vy, 32), test=on_gpu(vx, vy, 32),
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train = on_gpu(x, y, 16, shuffle=True)
+    return Trainer(model, optimizer, train, on_gpu(vx, vy, 32), test=on_gpu(vx, vy, 32),
+                   step=make_step(model, optimizer, train, "cuda", graphed=True),
                    epochs=epochs, patience=patience, device=torch.device("cuda"),
                    run_path=tmp_path / "run", config={"model": "mlp"}, progress=False,
-                   on_check=on_check, cuda_graphs=True)
+                   on_check=on_check)
 
 
 @cuda

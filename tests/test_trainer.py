@@ -201,3 +201,78 @@ def test_confusion_matrix_and_per_class_accuracy_of_a_known_model(tmp_path):
     final = trainer.train()["final"]["test"]
     assert final["confusion_matrix"] == matrix
     assert final["per_class_accuracy"] == pytest.approx([1.0, 2 / 3, 0.0])
+
+
+class FakeStep:
+    """Not a torch step at all: the interface the Trainer calls (steps.Step), with losses
+    it makes up (step k has loss 1/k) and weights it sets by hand. A Trainer that asked for
+    anything else of its step (a kind, a scaler, counters of its own) fails here."""
+
+    def __init__(self, model):
+        self.model, self.done, self.loss_sum, self.count, self.loaded = model, 0, 0.0, 0, None
+        self.kind = "fake"
+
+    def batches_from(self, start):
+        return iter(range(start, 10))  # ten "batches" an epoch, whatever the data
+
+    def __call__(self, batch):
+        self.done += 1
+        self.loss_sum += 1.0 / self.done
+        self.count += 1
+        with torch.no_grad():
+            self.model.weight.fill_(self.done)  # the weights say which step made them
+
+    def peek(self):
+        from steps import Interval
+        return Interval(self.count, self.loss_sum, None, {"fake_field": self.done})
+
+    def read(self):
+        interval = self.peek()
+        self.loss_sum, self.count = 0.0, 0
+        return interval
+
+    def summary(self):
+        return {"fake_summary": self.done}
+
+    def state_dict(self):
+        return {"done": self.done, "loss_sum": self.loss_sum, "count": self.count}
+
+    def load_state_dict(self, state):
+        self.loaded = state
+        self.done, self.loss_sum, self.count = state["done"], state["loss_sum"], state["count"]
+
+
+def test_the_trainer_needs_nothing_of_its_step_but_the_interface(tmp_path):
+    def make(run_dir, on_check=None):
+        model = nn.Linear(2, 2)
+        x, y = blobs(64, 2)
+        step = FakeStep(model)
+        return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), list(range(10)),
+                       batches(x, y, 32), step=step, epochs=2, patience=0,
+                       device=torch.device("cpu"), run_path=run_dir / "run",
+                       config={"model": "fake"}, progress=False, on_check=on_check), step
+
+    trainer, step = make(tmp_path / "a")
+    run = trainer.train()
+    assert [h["step"] for h in run["history"]] == [5, 10, 15, 20]
+    # each check's train loss is the mean of the made-up losses since the last check
+    assert run["history"][0]["train_loss"] == pytest.approx(sum(1 / k for k in range(1, 6)) / 5)
+    assert run["history"][3]["train_loss"] == pytest.approx(sum(1 / k for k in range(16, 21)) / 5)
+    assert [h["fake_field"] for h in run["history"]] == [5, 10, 15, 20]
+    assert run["fake_summary"] == 20 and step.done == 20
+
+    class Stop(BaseException):
+        pass
+
+    def stop_after_two(run):
+        if len(run["history"]) == 2:
+            raise Stop
+
+    part, _ = make(tmp_path / "b", on_check=stop_after_two)
+    with pytest.raises(Stop):
+        part.train()
+    resumed, step = make(tmp_path / "b")
+    rerun = resumed.train(resume=True)
+    assert step.loaded == {"done": 10, "loss_sum": 0.0, "count": 0}  # its own state, back
+    assert [h["train_loss"] for h in rerun["history"]] == \
+        pytest.approx([h["train_loss"] for h in run["history"]])
