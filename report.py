@@ -5,21 +5,19 @@
     python report.py --own-runs                       # your runs in plots/ -> plots/REPORT.md
     python report.py --own-runs --results DIR         # the runs a task script wrote to DIR
 
-Two modes, one layout. By default it cites the runs named in `CITED` below: per model, which
-run files (glob patterns relative to --results; several files are seeds of one model: mean ±
-std) and the command that made them, checked against the command each run recorded; the
-REPORT.md and figures that README shows are this mode's, in results/report/. With
-`--own-runs` it shows the runs the task scripts wrote under their own names (task1_lenet.json,
-task2_model21.json, ..., or one file per seed), each with the command it recorded.
-
-Either way, what differs from run to run is read from the run files: the data source (its
-kind and the data cache's key), device, precision, torch version, date, command and training
-time, and whether a run was a quick look (`--subset`, or fewer epochs than its task's
-default; such numbers are marked wherever they stand beside the original report's). Its first
-line is the command that rebuilds the file. A cited run that is missing is listed with the
-command that makes it, never filled in. ResNet18 numbers count as transfer learning only when
-the run started from torchvision's ImageNet file (checked by its SHA-256 when it was trained).
-Every other run file under --results is listed under "Other runs".
+One layout, one code path. Which runs a REPORT.md shows is a table of specs, one per model:
+by default `CITED` below (the committed evidence: glob patterns relative to --results, several
+files being seeds of one model, and the command that made them, checked against the command
+each run recorded); with `--own-runs` `TASK_OUTPUT_RUNS` (the runs the task scripts wrote
+under their own names, each shown with the command it recorded). What else differs from run
+to run is read from the run files: the data source (its kind and the data cache's key),
+device, precision, torch version, date, command and training time, and whether a run was a
+quick look (`--subset`, or fewer epochs than its task's default; such numbers are marked
+wherever they stand beside the original report's). Its first line is the command that
+rebuilds the file. A run that is missing is listed with the command that makes it, never
+filled in. ResNet18 numbers count as transfer learning only when the run started from
+torchvision's ImageNet file (checked by its SHA-256 when it was trained). Every other run
+file under --results is listed under "Other runs".
 """
 from __future__ import annotations
 
@@ -29,14 +27,19 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
+from architecture import format_parameter_table
 from cli import ArgumentParser, UserError, run_cli
 from dataloaders import CLASSES
-from original_report import ORIGINAL_REPORT, original_finals, original_test_accuracy
-from plots import (confusion_counts, final_table, format_mean_std, format_parameter_table,
-                   per_class_table, plot_confusion, plot_runs, quick_look, quick_look_note)
+from plots import (COMPARISON_FIGURE, confusion_counts, draw_task1, draw_task2, draw_task3,
+                   draw_task3d, final_table, format_mean_std, per_class_table, plot_confusion,
+                   quick_look, quick_look_note)
+from recipes import RECIPES, by_run_name
 from runs import atomic_write_text, find_runs, load_run
 from task1_lenet import LeNet
 from utils import format_duration
+
+LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "model22",
+                                                        "resnet18"))
 
 # ================================================================================================
 # THE CITED RUNS: the one place that says which runs REPORT.md cites. Edit here.
@@ -47,25 +50,25 @@ from utils import format_duration
 # The default command of each model (README, "Stopping"), as its run files record it.
 # ================================================================================================
 CITED = {
-    "task1_lenet": {
-        "label": "LeNet (Task 1)",
+    LENET.run_name: {
+        "label": LENET.title,
         "files": ["cpu-2026-11-27/task1_lenet_seed*.json"],
         "command": "python task1_lenet.py --patience 0 --seeds 3 --data-dir DATA --no-progress",
     },
-    "task2_model21": {
-        "label": "Model 2.1",
+    MODEL21.run_name: {
+        "label": MODEL21.title,
         "files": ["h200-2026-11-27/model21-40ep/task2_model21_seed*.json"],
         "command": "python task2_models.py --model 2.1 --epochs 40 --patience 0 --seed S "
                    "--data-dir DATA --no-progress  # S = 0, 1, 2",
     },
-    "task2_model22": {
-        "label": "Model 2.2",
+    MODEL22.run_name: {
+        "label": MODEL22.title,
         "files": ["cpu-2026-11-27/task2_model22.json"],
         "command": "python task2_models.py --model 2.2 --patience 0 --data-dir DATA "
                    "--no-progress",
     },
-    "task3_resnet18": {
-        "label": "ResNet18 (Task 3)",
+    RESNET.run_name: {
+        "label": RESNET.title,
         "files": [],
         "command": "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth",
         "missing": "the ImageNet weights cannot be had on the machines these runs were made "
@@ -77,17 +80,8 @@ CITED = {
 # `--own-runs`: a task script's output folder (plots/ unless --output-dir said otherwise),
 # each run under the name the script gives it (one file, or one per seed: runs.find_runs).
 # `command` is what makes a missing run; a run that is there shows the command it recorded.
-TASK_OUTPUT_RUNS = {
-    "task1_lenet": {"label": "LeNet (Task 1)", "run_name": "task1_lenet",
-                    "command": "python task1_lenet.py --data-dir DATA"},
-    "task2_model21": {"label": "Model 2.1", "run_name": "task2_model21",
-                      "command": "python task2_models.py --model 2.1 --data-dir DATA"},
-    "task2_model22": {"label": "Model 2.2", "run_name": "task2_model22",
-                      "command": "python task2_models.py --model 2.2 --data-dir DATA"},
-    "task3_resnet18": {"label": "ResNet18 (Task 3)", "run_name": "task3_resnet18",
-                       "command": "python task3_resnet.py --data-dir DATA "
-                                  "--weights resnet18-f37072fd.pth  # on a GPU"},
-}
+TASK_OUTPUT_RUNS = {r.run_name: {"label": r.title, "run_name": r.run_name, "command": r.command}
+                    for r in RECIPES.values()}
 
 # Where each mode reads and writes by default.
 DEFAULT_RESULTS = {False: "results", True: "plots"}
@@ -102,7 +96,7 @@ FIGURES = {
     "Task 1a: loss": "task1_loss.png", "Task 1b: accuracy": "task1_accuracy.png",
     "Task 2.3: accuracy": "task2_accuracy.png", "Task 2.4: loss": "task2_loss.png",
     "Task 3b: accuracy": "task3_accuracy.png", "Task 3c: loss": "task3_loss.png",
-    "Task 3d: loss, Model 2.1 and ResNet18": "task3d_loss_comparison.png",
+    "Task 3d: loss, Model 2.1 and ResNet18": COMPARISON_FIGURE,
     "Task 3e: first-layer activations": "task3e_first_layer_activations.png",
     "Task 3f: last-layer activations": "task3f_last_layer_activations.png",
     "Task 3g: first-layer filters": "task3g_first_layer_filters.png",
@@ -110,8 +104,56 @@ FIGURES = {
 # Figures that need a saved model, not a run file (`python task3_visualisation.py`).
 MODEL_FIGURES = {"task3e_first_layer_activations.png", "task3f_last_layer_activations.png",
                  "task3g_first_layer_filters.png"}
-SHORT = {"task1_lenet": "LeNet", "task2_model21": "Model 2.1", "task2_model22": "Model 2.2",
-         "task3_resnet18": "ResNet18"}
+
+
+# ================================================================================================
+# PROSE: REPORT.md's fixed sentences ({...}: filled in from the run files).
+# ================================================================================================
+INTRO = ("Generated by `{command}` from the run files in `{results}/` alone (the same command "
+         "rebuilds this file): every number below was read from a run's JSON. {which} "
+         "'Original report': the 2019 student report's numbers (`original` of each model in "
+         "recipes.py), measured on the original CIFAR-10. Each run's command, "
+         "device, precision, torch, data and date are in "
+         "[the runs table](#runs-command-device-date-time).")
+WHICH = {
+    True: "The runs are the task scripts' own, found under the names they give them ({names}: "
+          "one file, or one per seed), each shown with the command it recorded.",
+    False: "The runs it cites are named in `CITED` in report.py, each with the command that "
+           "made it, checked against the command the run recorded.",
+}
+DATA_HOW = ("The source key is the data cache's, made from the source's content (an archive's "
+            "SHA-256; a folder's file names, sizes and times): the same key, the same images. "
+            f"Any source `--data-dir` accepts works ({GUIDE_DATA}).")
+QUICK_LOOK = ("**Quick look.** {models} {were} trained on a `--subset` or for fewer epochs than "
+              "the task's default: a check that the pipeline runs, not numbers to set beside "
+              "the original report's (marked *quick look* wherever they stand beside them).")
+TASK2_TRAIN_COLUMNS = ("The report's train columns are implausible (a 0.003 loss beside 0.909 "
+                       "accuracy); ours are measured on the whole training split with the best "
+                       "weights, in eval() mode.")
+NOT_REPRODUCED = ("**Not reproduced yet.** No run from torchvision's ImageNet weights "
+                  "(resnet18-f37072fd.pth) is among the results{why}. Figures from any other "
+                  "weights are not transfer-learning results and are left out. Make it with "
+                  "`{command}`, then `python task3_visualisation.py --data-dir DATA`.")
+PER_CLASS = ("Per-class accuracy on the 10,000 test images (best checkpoint; several seeds: "
+             "mean ± std). '-': the run file has no per-class data (runs made before the "
+             "Trainer recorded it, or still running).")
+CORRECTIONS = [
+    "Curves are drawn against epochs (two checks an epoch), not the check index, so the "
+    "report's warning that its x-axis was not epochs no longer applies.",
+    "The reported figures are those of the best checkpoint (restored weights), evaluated on "
+    "the whole training, validation and test splits in eval() mode.",
+    "ResNet18 keeps its ImageNet weights: the report's run applied Xavier initialisation to "
+    "every convolution after loading them (about 0.62 test).",
+    "The report's Model 2.1 train loss of 0.003 beside 0.909 train accuracy is not possible "
+    "for one model on one split; our table measures both on the same split.",
+]
+RUNS_INTRO = ("{who}; DATA stands for its `--data-dir` (a path on the machine that ran it). "
+              "Status *quick look*: trained on a `--subset` or for fewer epochs than the task's "
+              "default.")
+RUNS_WHO = {True: "Each run with the command it recorded",
+            False: "Each cited run with the command that made it"}
+CHECK_CITATION = ("- **Check the citation**: `{run}` records the command `{recorded}`, which "
+                  "differs from the cited one.")
 
 
 # --------------------------------------------------------------------------- finding runs
@@ -130,6 +172,15 @@ def cited_files(results: Path, spec: dict) -> list[Path]:
         if matches:
             return matches
     return []
+
+
+def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]]:
+    return {name: [(p, load_run(p)) for p in cited_files(results, spec)]
+            for name, spec in cited.items()}
+
+
+def _runs(loaded: dict) -> dict[str, list[dict]]:
+    return {name: [run for _, run in pairs] for name, pairs in loaded.items()}
 
 
 def run_label(results: Path, path: Path) -> str:
@@ -168,48 +219,26 @@ def dates_cell(dates: list[str]) -> str:
     return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
 
 
+# --------------------------------------------------------------------------- commands
 def shown_command(command: str) -> str:
     """A recorded command as shown: the --data-dir value (a path on the machine that ran it)
     becomes DATA."""
-    try:
-        tokens = shlex.split(command)
-    except ValueError:
-        tokens = command.split()
-    out, i = [], 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t == "--data-dir" and i + 1 < len(tokens):
-            out += [t, "DATA"]
-            i += 2
-            continue
-        out.append("--data-dir=DATA" if t.startswith("--data-dir=") else t)
-        i += 1
-    return " ".join(out)
+    shown = re.sub(r"(--data-dir)(=|\s+)(\"[^\"]*\"|'[^']*'|\S+)",
+                   lambda m: f"{m.group(1)}{'=' if m.group(2) == '=' else ' '}DATA", command)
+    return " ".join(shown.split())
 
 
 def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
     """A command for comparison: (script and positional arguments, sorted (flag, value)
-    pairs), without comment, interpreter and --output-dir; the data source as DATA, the seed
-    as S."""
-    tokens = shown_command(command.split("#", 1)[0]).split()
-    if tokens and tokens[0].startswith("python"):
-        tokens = tokens[1:]
-    positional, flags, i = [], [], 0
-    while i < len(tokens):
-        t = tokens[i]
-        if not t.startswith("--"):
-            positional.append(t)
-            i += 1
-            continue
-        flag, _, value = t.partition("=")
-        if not value and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
-            value = tokens[i + 1]
-            i += 1
-        i += 1
-        if flag == "--output-dir":
-            continue
-        flags.append((flag, "S" if flag == "--seed" else value))
-    return positional, sorted(flags)
+    pairs), without comment, interpreter and --output-dir; the seed as S."""
+    tokens = shown_command(command.split("#", 1)[0]).replace("=", " ").split()
+    tokens = tokens[1:] if tokens and tokens[0].startswith("python") else tokens
+    positional = [t for i, t in enumerate(tokens)
+                  if not t.startswith("--") and (i == 0 or not tokens[i - 1].startswith("--"))]
+    flags = [(t, tokens[i + 1] if i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
+              else "") for i, t in enumerate(tokens) if t.startswith("--")]
+    return positional, sorted((f, "S" if f == "--seed" else v) for f, v in flags
+                              if f != "--output-dir")
 
 
 def command_differs(spec_command: str, run: dict) -> str | None:
@@ -220,15 +249,40 @@ def command_differs(spec_command: str, run: dict) -> str | None:
     return shown_command(recorded)
 
 
-def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]]:
-    return {name: [(p, load_run(p)) for p in cited_files(results, spec)]
-            for name, spec in cited.items()}
+def report_command(results: Path, out: Path, own_runs: bool) -> str:
+    """The command that writes this REPORT.md again (the first line of the file)."""
+    return shlex.join(["python", "report.py", "--results", str(results), "--output-dir",
+                       str(out), *(["--own-runs"] if own_runs else [])])
+
+
+def recorded_commands(group: list[dict]) -> str:
+    """The commands a group's runs recorded (seeds of one command: one), as shown."""
+    commands = dict.fromkeys(shown_command((r.get("config") or {}).get("command") or "?")
+                             for r in group)
+    return "; ".join(f"`{c}`" for c in commands)
+
+
+def command_cell(spec: dict, group: list[dict]) -> str:
+    """A spec that cites files shows the command that made them; one that names a task
+    script's run shows the commands its runs recorded."""
+    return f"`{spec['command']}`" if "files" in spec else recorded_commands(group)
 
 
 # --------------------------------------------------------------------------- cells
 def is_imagenet(group: list[dict]) -> bool:
     return bool(group) and all(r.get("config", {}).get("pretrained_source") == "imagenet"
                                for r in group)
+
+
+def shown_groups(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The groups a report shows numbers of: every run that is there, ResNet18 only when it
+    started from ImageNet weights."""
+    return {n: g for n, g in groups.items() if g and (n != RESNET.run_name or is_imagenet(g))}
+
+
+def short(name: str) -> str:
+    recipe = by_run_name(name)
+    return recipe.label if recipe else name
 
 
 def acc_cell(group: list[dict], split: str = "test") -> str:
@@ -261,13 +315,10 @@ def source_name(data: dict) -> str:
     if key in KNOWN_SOURCES:
         return KNOWN_SOURCES[key]
     kind, name = data.get("kind"), Path(str(data.get("path") or "?")).name
-    if kind == "archive":
-        return f"the archive `{name}`"
-    if kind == "image-folder":
-        return f"the image-folder tree `{name}/`"
-    if kind == "cifar-10-batches-py":
-        return f"CIFAR-10 in torchvision's python format (`{name}/`)"
-    return f"a source of kind {kind or '?'} (`{name}`)"
+    return {"archive": f"the archive `{name}`",
+            "image-folder": f"the image-folder tree `{name}/`",
+            "cifar-10-batches-py": f"CIFAR-10 in torchvision's python format (`{name}/`)",
+            }.get(kind, f"a source of kind {kind or '?'} (`{name}`)")
 
 
 def data_cell(run: dict) -> str:
@@ -290,25 +341,22 @@ def data_line(groups: dict[str, list[dict]]) -> str:
     for name, group in groups.items():
         for run in group:
             data = (run.get("config") or {}).get("data") or {}
-            ident = (data.get("kind"), source_key(data) or data.get("path"))
-            text = source_name(data) if data else "an unrecorded source"
             key = source_key(data)
+            text = source_name(data) if data else "an unrecorded source"
             if key:
                 text += f" ({data.get('kind')}, source key `{key[:12]}`)"
-            models = sources.setdefault(ident, (text, []))[1]
-            if SHORT.get(name, name) not in models:
-                models.append(SHORT.get(name, name))
-    how = ("The source key is the data cache's, made from the source's content (an archive's "
-           "SHA-256; a folder's file names, sizes and times): the same key, the same images. "
-           f"Any source `--data-dir` accepts works ({GUIDE_DATA}).")
+            models = sources.setdefault((data.get("kind"), key or data.get("path")),
+                                        (text, []))[1]
+            if short(name) not in models:
+                models.append(short(name))
     if not sources:
-        return "**Data**: no run to read it from. " + how
+        return "**Data**: no run to read it from. " + DATA_HOW
     if len(sources) == 1:
         text, _ = next(iter(sources.values()))
-        return f"**Data**: every run shown trained on {text}. " + how
+        return f"**Data**: every run shown trained on {text}. " + DATA_HOW
     parts = "; ".join(f"{text} for {', '.join(models)}" for text, models in sources.values())
     return (f"**Data: mixed sources**: {parts}. Numbers from different data are not "
-            "comparable with each other. " + how)
+            "comparable with each other. " + DATA_HOW)
 
 
 def wall_cell(group: list[dict]) -> str:
@@ -336,36 +384,78 @@ def _one_or_list(group: list[dict]):
     return group if len(group) > 1 else group[0]
 
 
+# --------------------------------------------------------------------------- the summary
+def summary_rows(cited: dict, groups: dict[str, list[dict]], why_missing: dict | None = None
+                 ) -> list[tuple[str, str, str, str, str]]:
+    """(run name, model, ours, original report, note) per model: the summary of REPORT.md and
+    of run_all.py's console, beside the original report's test accuracy. `why_missing`: what to
+    say instead of the command that makes a missing run (run_all knows why it skipped one)."""
+    rows = []
+    for name, spec in cited.items():
+        group, recipe = groups.get(name, []), by_run_name(name)
+        report = recipe.original.get("test", {}).get("accuracy") if recipe else None
+        if not group:
+            ours = (why_missing or {}).get(name) or f"missing: `{spec['command']}`"
+        elif name == RESNET.run_name and not is_imagenet(group):
+            weights = weights_name(group[0])
+            ours = ("not reproduced yet (the saved run did not start from ImageNet weights"
+                    + (f": {weights}" if weights else "") + ")")
+        else:
+            ours = acc_cell(group)
+            if _no_final(group):
+                ours += f" (no final evaluation yet: {_no_final(group)})"
+            if quick_look_note(group):
+                ours += f", *{quick_look_note(group)}*"
+        rows.append((name, spec["label"], ours, "-" if report is None else str(report),
+                     recipe.original_note if recipe else ""))
+    return rows
+
+
+def weights_name(run: dict) -> str:
+    """The file name of the weights a ResNet18 run started from, '' when it recorded none."""
+    config = run.get("config") or {}
+    weights = config.get("weights_file") or config.get("weights")
+    return Path(str(weights)).name if weights else ""
+
+
+def summary_markdown(rows) -> list[str]:
+    return (["| model | ours | original report | note |", "|---|---|---|---|"]
+            + [f"| {model} | {ours} | {report} | {note} |" for _, model, ours, report, note in rows])
+
+
+def summary_text(rows) -> list[str]:
+    """The summary as fixed-width console lines (run_all.py's): short model names, Markdown
+    marks removed."""
+    plain = [(short(name), *(cell.replace("*", "").replace("`", "") for cell in cells))
+             for name, _, *cells in rows]
+    header = ("model", "test acc (ours)", "original report", "note")
+    widths = [max(len(r[i]) for r in [header, *plain]) + 2 for i in range(3)]
+    return [("".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:3])) + r[3]).rstrip()
+            for r in [header, *plain]]
+
+
 # --------------------------------------------------------------------------- figures
 def draw_figures(results: Path, out: Path, cited: dict | None = None) -> list[Path]:
     """Every figure REPORT.md embeds that run files can give, drawn into `out`."""
     cited = CITED if cited is None else cited
-    groups = {n: [r for _, r in g] for n, g in load_groups(results, cited).items()}
+    groups = shown_groups(_runs(load_groups(results, cited)))
     paths = []
-    lenet = groups.get("task1_lenet")
-    if lenet:
-        paths += [plot_runs({"LeNet": _one_or_list(lenet)}, m, out / f"task1_{m}.png",
-                            title=f"Task 1: LeNet {m}") for m in ("loss", "accuracy")]
-    task2 = {SHORT[n]: _one_or_list(groups[n]) for n in ("task2_model21", "task2_model22")
+    if groups.get(LENET.run_name):
+        paths += draw_task1(_one_or_list(groups[LENET.run_name]), out)
+    task2 = {short(n): _one_or_list(groups[n]) for n in (MODEL21.run_name, MODEL22.run_name)
              if groups.get(n)}
     if task2:
-        paths += [plot_runs(task2, m, out / f"task2_{m}.png", title=f"Task 2: {m}")
-                  for m in ("accuracy", "loss")]
-    resnet = groups.get("task3_resnet18")
-    if is_imagenet(resnet or []):
-        paths += [plot_runs({"ResNet18": _one_or_list(resnet)}, m, out / f"task3_{m}.png",
-                            title=f"Task 3: ResNet18 {m}") for m in ("accuracy", "loss")]
-        if groups.get("task2_model21"):
-            paths.append(plot_runs({"Model 2.1": _one_or_list(groups["task2_model21"]),
-                                    "ResNet18": _one_or_list(resnet)}, "loss",
-                                   out / FIGURES["Task 3d: loss, Model 2.1 and ResNet18"],
-                                   title="Task 3d: loss of Model 2.1 and ResNet18"))
+        paths += draw_task2(task2, out)
+    resnet = groups.get(RESNET.run_name)
+    if resnet:
+        paths += draw_task3(_one_or_list(resnet), out)
+        if groups.get(MODEL21.run_name):
+            paths.append(draw_task3d(MODEL21.label, _one_or_list(groups[MODEL21.run_name]),
+                                     _one_or_list(resnet), out))
     for name, group in groups.items():
-        if group and confusion_counts(group)[0] is not None and (
-                name != "task3_resnet18" or is_imagenet(group)):
+        if confusion_counts(group)[0] is not None:
             paths.append(plot_confusion(group, out / confusion_figure(group),
-                                        f"{SHORT.get(name, name)}: test confusion matrix",
-                                        CLASSES))
+                                        f"{short(name)}: test confusion matrix", CLASSES))
     return paths
 
 
@@ -387,19 +477,6 @@ def _figures(out: Path, keys: list[str], drawn: set[str] | None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the report
-def report_command(results: Path, out: Path, own_runs: bool) -> str:
-    """The command that writes this REPORT.md again (the first line of the file)."""
-    return shlex.join(["python", "report.py", "--results", str(results), "--output-dir",
-                       str(out), *(["--own-runs"] if own_runs else [])])
-
-
-def recorded_commands(group: list[dict]) -> str:
-    """The commands a group's runs recorded (seeds of one command: one), as shown."""
-    commands = dict.fromkeys(shown_command((r.get("config") or {}).get("command") or "?")
-                             for r in group)
-    return "; ".join(f"`{c}`" for c in commands)
-
-
 def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
                  drawn: set[str] | None = None, own_runs: bool | None = None
                  ) -> tuple[str, list[str]]:
@@ -408,123 +485,114 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
     `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
     its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
     `draw_figures` made (None: embed whatever figure files are in `output_dir`); `own_runs`:
-    show each run's recorded command rather than check it against a cited one (default: when
-    `cited` is TASK_OUTPUT_RUNS).
+    the specs name the task scripts' own runs (default: when `cited` is TASK_OUTPUT_RUNS),
+    for the sentence that says so and the command that rebuilds the file.
     """
     results = Path(results)
     out = Path(output_dir) if output_dir is not None else results
     cited = CITED if cited is None else cited
     own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
     loaded = load_groups(results, cited)
-    groups = {n: [r for _, r in g] for n, g in loaded.items()}
-    missing = [name for name, g in groups.items() if not g]
-    resnet_real = is_imagenet(groups.get("task3_resnet18", []))
-    shown = {n: g for n, g in groups.items() if g and (n != "task3_resnet18" or resnet_real)}
-    which = ("The runs are the task scripts' own, found under the names they give them "
-             f"({', '.join(f'`{n}`' for n in cited)}: one file, or one per seed), each "
-             "shown with the command it recorded." if own_runs else
-             "The runs it cites are named in `CITED` in report.py, each with the command that "
-             "made it, checked against the command the run recorded.")
-    lines = [
-        "# TDT4265 Assignment 3: results",
-        "",
-        f"Generated by `{report_command(results, out, own_runs)}` from the run files in "
-        f"`{results}/` alone (the same command rebuilds this file): every number below was "
-        f"read from a run's JSON. {which} 'Original report': the 2019 student report's "
-        "numbers (`ORIGINAL_REPORT` in original_report.py), measured on the original CIFAR-10. "
-        "Each run's command, device, precision, torch, data and date are in "
-        "[the runs table](#runs-command-device-date-time).",
-        "",
-        data_line(shown),
-        "",
-    ]
-    quick = {n: quick_look_note(g) for n, g in shown.items() if quick_look_note(g)}
+    groups = _runs(loaded)
+    shown = shown_groups(groups)
+    lines = [*_header(results, out, cited, own_runs, shown),
+             *_summary(cited, groups),
+             *_task1(shown, out, drawn),
+             *_task2(shown, out, drawn),
+             *_task3(cited, shown, out, drawn),
+             *_per_class(shown, out, drawn),
+             *_corrections(),
+             *_runs_table(results, cited, loaded, own_runs),
+             *_other_runs(results, loaded),
+             *_missing(cited, groups)]
+    return "\n".join(lines) + "\n", [name for name, g in groups.items() if not g]
+
+
+def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict) -> list[str]:
+    names = ", ".join(f"`{n}`" for n in cited)
+    lines = ["# TDT4265 Assignment 3: results", "",
+             INTRO.format(command=report_command(results, out, own_runs), results=results,
+                          which=WHICH[own_runs].format(names=names)),
+             "", data_line(shown), ""]
+    quick = [short(n) for n, g in shown.items() if quick_look_note(g)]
     if quick:
-        lines += ["**Quick look.** " + ", ".join(SHORT.get(n, n) for n in quick)
-                  + (" was" if len(quick) == 1 else " were") + " trained on a `--subset` or "
-                  "for fewer epochs than the task's default: a check that the pipeline runs, "
-                  "not numbers to set beside the original report's (marked *quick look* "
-                  "wherever they stand beside them).", ""]
-    lines += ["## Summary: ours beside the original report (test accuracy)", "",
-              "| model | ours | original report | note |", "|---|---|---|---|"]
-    for name, spec in cited.items():
-        group = groups[name]
-        report = original_test_accuracy(name)
-        note = ORIGINAL_REPORT.get(name, {}).get("note", "")
-        if not group:
-            ours = f"missing: `{spec['command']}`"
-        elif name == "task3_resnet18" and not resnet_real:
-            ours = "not reproduced yet (the saved run did not start from ImageNet weights)"
-        else:
-            ours = acc_cell(group)
-            if _no_final(group):
-                ours += f" (no final evaluation yet: {_no_final(group)})"
-            if quick.get(name):
-                ours += f", *{quick[name]}*"
-        lines.append(f"| {spec['label']} | {ours} | {'-' if report is None else report} | "
-                     f"{note} |")
+        lines += [QUICK_LOOK.format(models=", ".join(quick),
+                                    were="was" if len(quick) == 1 else "were"), ""]
+    return lines
 
-    lines += ["", "## Task 1: LeNet", "", "### 1c: parameters per layer", "", "```",
-              format_parameter_table(LeNet()), "```", ""]
-    if groups.get("task1_lenet"):
-        text, md = final_table({"LeNet": _one_or_list(groups["task1_lenet"])},
-                               original_finals(["task1_lenet"]))
+
+def _summary(cited: dict, groups: dict) -> list[str]:
+    return ["## Summary: ours beside the original report (test accuracy)", "",
+            *summary_markdown(summary_rows(cited, groups))]
+
+
+def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["", "## Task 1: LeNet", "", "### 1c: parameters per layer", "", "```",
+             format_parameter_table(LeNet()), "```", ""]
+    if shown.get(LENET.run_name):
+        _, md = final_table({LENET.label: _one_or_list(shown[LENET.run_name])},
+                            {LENET.label: LENET.original})
         lines += ["### 1b: final loss and accuracy (best checkpoint)", "", md]
-    lines += _figures(out, ["Task 1a: loss", "Task 1b: accuracy"], drawn)
+    return lines + _figures(out, ["Task 1a: loss", "Task 1b: accuracy"], drawn)
 
-    lines += ["## Task 2: Model 2.1 and Model 2.2", ""]
-    task2 = {SHORT[n]: _one_or_list(g) for n, g in groups.items()
-             if n.startswith("task2") and g}
+
+def _task2(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
+    task2 = [r for r in (MODEL21, MODEL22) if shown.get(r.run_name)]
     if task2:
-        text, md = final_table(task2, original_finals(
-            [n for n, g in groups.items() if n.startswith("task2") and g]))
+        _, md = final_table({r.label: _one_or_list(shown[r.run_name]) for r in task2},
+                            {r.label: r.original for r in task2})
         lines += ["### 2.2: final train, validation and test loss and accuracy", "", md,
-                  "The report's train columns are implausible (a 0.003 loss beside 0.909 "
-                  "accuracy); ours are measured on the whole training split with the best "
-                  "weights, in eval() mode.", ""]
-    lines += _figures(out, ["Task 2.3: accuracy", "Task 2.4: loss"], drawn)
+                  TASK2_TRAIN_COLUMNS, ""]
+    return lines + _figures(out, ["Task 2.3: accuracy", "Task 2.4: loss"], drawn)
 
-    lines += ["## Task 3: ResNet18 transfer learning", ""]
-    if resnet_real:
-        text, md = final_table({"ResNet18": _one_or_list(groups["task3_resnet18"])})
-        lines += [md, ""]
-        lines += _figures(out, [k for k in FIGURES if k.startswith("Task 3")], drawn)
-    else:
-        why = cited.get("task3_resnet18", {}).get("missing")
-        lines += ["**Not reproduced yet.** No run from torchvision's ImageNet weights "
-                  "(resnet18-f37072fd.pth) is among the results"
-                  + (f": {why}" if why else "") + ". Figures from any other weights are not "
-                  "transfer-learning results and are left out. Make it with "
-                  f"`{cited.get('task3_resnet18', TASK_OUTPUT_RUNS['task3_resnet18'])['command']}`"
-                  ", then `python task3_visualisation.py --data-dir DATA`.", ""]
 
-    lines += _per_class_section(cited, groups, out, drawn)
+def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["## Task 3: ResNet18 transfer learning", ""]
+    if shown.get(RESNET.run_name):
+        _, md = final_table({RESNET.label: _one_or_list(shown[RESNET.run_name])})
+        return lines + [md, ""] + _figures(out, [k for k in FIGURES if k.startswith("Task 3")],
+                                           drawn)
+    spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
+    why = spec.get("missing")
+    return lines + [NOT_REPRODUCED.format(why=f": {why}" if why else "",
+                                          command=spec["command"]), ""]
 
-    lines += ["## Corrections to the original report", "",
-              "- Curves are drawn against epochs (two checks an epoch), not the check index, so "
-              "the report's warning that its x-axis was not epochs no longer applies.",
-              "- The reported figures are those of the best checkpoint (restored weights), "
-              "evaluated on the whole training, validation and test splits in eval() mode.",
-              "- ResNet18 keeps its ImageNet weights: the report's run applied Xavier "
-              "initialisation to every convolution after loading them (about 0.62 test).",
-              "- The report's Model 2.1 train loss of 0.003 beside 0.909 train accuracy is not "
-              "possible for one model on one split; our table measures both on the same split.",
-              ""]
 
-    lines += ["## Runs: command, device, date, time", "",
-              ("Each run with the command it recorded" if own_runs else
-               "Each cited run with the command that made it")
-              + "; DATA stands for its `--data-dir` (a path on the machine that ran it). "
-              "Status *quick look*: trained on a `--subset` or for fewer epochs than the "
-              "task's default.", "",
-              "| run | files | command | device | precision | torch | data | date | status | "
-              "training time |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    notes_after = []
+def _per_class(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["## Per-class test accuracy", ""]
+    if not shown:
+        return lines + ["No cited run is in the results folder.", ""]
+    lines += [PER_CLASS, "",
+              per_class_table({short(n): _one_or_list(g) for n, g in shown.items()}, CLASSES)]
+    for name, group in shown.items():
+        figure, label = confusion_figure(group), short(name)
+        if confusion_counts(group)[0] is None:
+            continue
+        if (drawn is None or figure in drawn) and (out / figure).is_file():
+            lines += [f"**{label}: test confusion matrix**", "", f"![{label}]({figure})", ""]
+        else:
+            lines += [f"**{label}: test confusion matrix**: missing (`{figure}` is not in the "
+                      "output folder)", ""]
+    return lines
+
+
+def _corrections() -> list[str]:
+    return ["## Corrections to the original report", "",
+            *(f"- {line}" for line in CORRECTIONS), ""]
+
+
+def _runs_table(results: Path, cited: dict, loaded: dict, own_runs: bool) -> list[str]:
+    lines = ["## Runs: command, device, date, time", "",
+             RUNS_INTRO.format(who=RUNS_WHO[own_runs]), "",
+             "| run | files | command | device | precision | torch | data | date | status | "
+             "training time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    checks = []
     for name, pairs in loaded.items():
         if not pairs:
             continue
-        group = [r for _, r in pairs]
+        spec, group = cited[name], [r for _, r in pairs]
         device, precision, torch_version, wall = provenance(group)
         files = ", ".join(f"`{run_label(results, p)}`" for p, _ in pairs)
         dates = dates_cell([run_date(results, p, r) for p, r in pairs])
@@ -532,21 +600,18 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
         if quick_look_note(group):
             status += f"; *{quick_look_note(group)}*"
         sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
-        command = (recorded_commands(group) if own_runs else f"`{cited[name]['command']}`")
-        lines.append(f"| {SHORT.get(name, name)} | {files} | {command} | {device} | "
+        lines.append(f"| {short(name)} | {files} | {command_cell(spec, group)} | {device} | "
                      f"{precision} | {torch_version} | {sources} | {dates} | {status} | "
                      f"{wall} |")
-        for p, r in ([] if own_runs else pairs):
-            differs = command_differs(cited[name]["command"], r)
-            if differs:
-                notes_after.append(f"- **Check the citation**: `{run_label(results, p)}` "
-                                   f"records the command `{differs}`, which differs from the "
-                                   f"cited one.")
-    if notes_after:
-        lines += [""] + notes_after
+        if "files" in spec:  # a citation: the runs' own commands must be the cited one
+            checks += [CHECK_CITATION.format(run=run_label(results, p), recorded=differs)
+                       for p, r in pairs if (differs := command_differs(spec["command"], r))]
+    return lines + ([""] + checks if checks else [])
 
+
+def _other_runs(results: Path, loaded: dict) -> list[str]:
     known = {p.resolve() for pairs in loaded.values() for p, _ in pairs}
-    other_rows = []
+    rows = []
     for p in sorted(results.rglob("*.json")):
         if p.resolve() in known or p.name == "benchmark.json":
             continue
@@ -558,63 +623,41 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
         device, precision, _, wall = provenance([run])
         status = str(run.get("status", "?")) + (f"; *quick look ({quick_look(run)})*"
                                                  if quick_look(run) else "")
-        other_rows.append(
-            f"| {run_label(results, p)} | {'-' if test is None else f'{test:.4f}'} | "
-            f"{status} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
-            f"{device}, {precision} | {run_date(results, p, run)} | {wall} |")
-    if other_rows:
-        lines += ["", "## Other runs in the results folder (variants, comparisons)", "",
-                  "| run | test acc | status | command | device | date | training time |",
-                  "|---|---|---|---|---|---|---|", *other_rows]
-    if missing:
-        lines += ["", "## Missing runs", ""]
-        for n in missing:
-            why = cited[n].get("missing")
-            lines.append(f"- {cited[n]['label']}: `{cited[n]['command']}`"
-                         + (f" (not made: {why})" if why else ""))
-    return "\n".join(lines) + "\n", missing
+        rows.append(f"| {run_label(results, p)} | {'-' if test is None else f'{test:.4f}'} | "
+                    f"{status} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
+                    f"{device}, {precision} | {run_date(results, p, run)} | {wall} |")
+    if not rows:
+        return []
+    return ["", "## Other runs in the results folder (variants, comparisons)", "",
+            "| run | test acc | status | command | device | date | training time |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
-def _per_class_section(cited: dict, groups: dict, out: Path, drawn: set[str] | None
-                       ) -> list[str]:
-    shown = {SHORT.get(n, n): g for n, g in groups.items()
-             if g and (n != "task3_resnet18" or is_imagenet(g))}
-    lines = ["## Per-class test accuracy", ""]
-    if not shown:
-        return lines + ["No cited run is in the results folder.", ""]
-    lines += ["Per-class accuracy on the 10,000 test images (best checkpoint; several seeds: "
-              "mean ± std). '-': the run file has no per-class data (runs made before the "
-              "Trainer recorded it, or still running).", "",
-              per_class_table({k: _one_or_list(g) for k, g in shown.items()}, CLASSES)]
-    for label, group in shown.items():
-        name = confusion_figure(group)
-        if confusion_counts(group)[0] is None:
-            continue
-        if (drawn is None or name in drawn) and (out / name).is_file():
-            lines += [f"**{label}: test confusion matrix**", "", f"![{label}]({name})", ""]
-        else:
-            lines += [f"**{label}: test confusion matrix**: missing (`{name}` is not in the "
-                      "output folder)", ""]
-    return lines
+def _missing(cited: dict, groups: dict) -> list[str]:
+    missing = [n for n, g in groups.items() if not g]
+    if not missing:
+        return []
+    return ["", "## Missing runs", ""] + [
+        f"- {cited[n]['label']}: `{cited[n]['command']}`"
+        + (f" (not made: {cited[n]['missing']})" if cited[n].get("missing") else "")
+        for n in missing]
 
 
 def readme_table(results: Path, cited: dict | None = None) -> str:
     """README's results table, from the cited run files alone (a test holds README to it)."""
     cited = cited or CITED
-    groups = load_groups(results, cited)
+    loaded = load_groups(results, cited)
     lines = ["| model | test acc | val acc | runs | command | device, date, time | "
              "original report |", "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
-        group = [run for _, run in groups[name]]
-        original = original_test_accuracy(name)
-        if not group or (name == "task3_resnet18" and not is_imagenet(group)):
+        group = [run for _, run in loaded[name]]
+        original = by_run_name(name).original["test"]["accuracy"]
+        if not shown_groups({name: group}):
             lines.append(f"| {spec['label']} | not measured | | | `{shown_command(spec['command'])}` "
                          f"| | {original} |")
             continue
         device, precision, torch_version, wall = provenance(group)
-        path, run = groups[name][0]
-        date = run_date(results, path, run)
-        seeds = (f"{len(group)} seeds" if len(group) > 1 else "1 run")
+        path, run = loaded[name][0]
 
         def accuracy(split: str) -> str:
             return _no_final(group) or format_mean_std(
@@ -623,13 +666,16 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
         quick = quick_look_note(group)
         lines.append(f"| {spec['label']} | {accuracy('test')}"
                      + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
-                     f"{seeds} | `{shown_command(spec['command'])}` | {device}, {precision}, "
-                     f"torch {torch_version}, {date}, {wall} | {original} |")
+                     f"{f'{len(group)} seeds' if len(group) > 1 else '1 run'} | "
+                     f"`{shown_command(spec['command'])}` | {device}, {precision}, "
+                     f"torch {torch_version}, {run_date(results, path, run)}, {wall} | "
+                     f"{original} |")
     return "\n".join(lines) + "\n"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog="report.py",
         description="Write REPORT.md and the figures it embeds from the run files under a "
                     "results folder: by default the runs report.py cites, from results/ into "
                     f"{EVIDENCE_DIR}/ (what README shows); with --own-runs the runs the task "

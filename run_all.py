@@ -44,9 +44,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import report
@@ -54,9 +52,9 @@ import task1_lenet
 import task2_models
 import task3_resnet
 import task3_visualisation
-from cli import PRECISIONS, ArgumentParser, positive_int, run_cli
-from original_report import ORIGINAL_REPORT
-from plots import format_mean_std, quick_look_note
+from cli import ArgumentParser, add_data_arg, add_device_args, positive_int, run_cli
+from plots import quick_look_note
+from recipes import RECIPES, TASK2
 from runs import find_runs, load_run
 from utils import format_duration
 
@@ -90,10 +88,10 @@ STEPS = {
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    t1 = task1_lenet.get_args_parser().get_default("epochs")
-    t3 = task3_resnet.get_args_parser().get_default("epochs")
-    m21, m22 = (task2_models.MODELS[k]["epochs"] for k in ("2.1", "2.2"))
+    epochs = ", ".join(f"{'Task 1' if r.key == 'lenet' else 'Task 3' if r.key == 'resnet18' else r.label} "
+                       f"{r.epochs}" for r in RECIPES.values())
     parser = ArgumentParser(
+        prog="run_all.py",
         description=(
             "Run the whole assignment, each step through its script's own main():\n"
             "  1. Task 1      task1_lenet.py\n"
@@ -111,10 +109,7 @@ def get_args_parser() -> argparse.ArgumentParser:
             "and runs the rest.\n"
             "Time: minutes on a GPU, hours on a CPU (--subset N --epochs 1: a quick look)."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, metavar="PATH",
-                        help="CIFAR-10 source, as for the task scripts: a torchvision root, an "
-                             "image-folder tree or an archive of one (default: download with "
-                             "torchvision into data/)")
+    add_data_arg(parser)
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="where every run, figure, table and REPORT.md goes "
                              f"(default: {DEFAULT_OUTPUT_DIR})")
@@ -125,8 +120,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "is not there)")
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="maximum number of epochs of every task, for quick looks "
-                             f"(default: each task's own: Task 1 {t1}, Model 2.1 {m21}, "
-                             f"Model 2.2 {m22}, Task 3 {t3})")
+                             f"(default: each task's own: {epochs})")
     parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
                         help="use at most N images of each split in every task, for a quick "
                              "look (default: all)")
@@ -136,22 +130,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=positive_int, default=None, metavar="N",
                         help="train every model N times, seeds --seed, --seed+1, ...; the "
                              "summary gives mean ± std (default: the scripts', 1)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
-                        help="auto picks CUDA, then MPS, then the CPU (default: the "
-                             "scripts', auto)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="autocast to bf16 or fp16 (with loss scaling), or plain fp32 "
-                             "(default: the scripts', auto: bf16 on CUDA GPUs of compute "
-                             "capability 8.0 or newer and on CPUs with AVX-512 BF16, else fp32)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=None, metavar="N",
                         help="batch size of every evaluation; lower it after an out-of-memory "
                              "error while evaluating (default: the scripts', 500, ResNet18 200)")
-    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default=None,
-                        help="channels_last memory format (default: the scripts', auto: on "
-                             "for CUDA and the CPU)")
-    parser.add_argument("--cuda-graphs", choices=["auto", "on", "off"], default=None,
-                        help="CUDA graphs for the training step, passed to the task scripts "
-                             "that have this flag (default: the scripts')")
+    add_device_args(parser)  # the task scripts' own definitions; passed on only when given
+    parser.set_defaults(device=None, precision=None, channels_last=None, cuda_graphs=None)
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks of errors (in every step too)")
@@ -161,13 +144,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 def script_argv(args: argparse.Namespace, flags, parser: argparse.ArgumentParser,
                 script: str) -> list[str]:
     """The step's command-line arguments: the flags the user gave that its parser knows."""
-    known = parser._option_string_actions  # argparse has no public way to ask this
+    known = set(vars(parser.parse_known_args([])[0]))  # the step parser's destinations
     argv = []
     for dest, flag in flags:
         value = getattr(args, dest)
         if value is None or value is False:
             continue
-        if flag not in known:
+        if dest not in known:
             print(f"note: {script} has no {flag}; not passed to it", flush=True)
             continue
         argv += [flag] if value is True else [flag, str(value)]
@@ -187,92 +170,50 @@ def weights_found(args: argparse.Namespace) -> tuple[bool, str]:
     return False, f"Task 3 skipped: {task3_resnet.missing_weights_message(reason)}"
 
 
-@contextmanager
-def as_command(script: str, argv: list[str]):
-    """sys.argv set to the step's equivalent command while it runs: the run JSON records it,
-    and a Ctrl-C's resume hint names the script and flags that resume this step."""
-    saved = sys.argv
-    sys.argv = [script, *argv]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
-def model_runs(key: str, task_args: argparse.Namespace,
-               result) -> list[tuple[str, str, list[Path]]]:
-    """(label, run name, run JSON paths) of each model of a training step: the runs its main()
-    returned ({run name: run}, one per seed), else what find_runs sees in the folder."""
-    out = Path(task_args.output_dir)
-    if key == "task1":
-        names = [("LeNet", task_args.run_name)]
-    elif key == "task2":
-        names = [(spec["label"], spec["run_name"] + task_args.run_suffix)
-                 for spec in task2_models.MODELS.values()]
-    else:
-        names = [("ResNet18", task_args.run_name)]
-    made = list(result) if isinstance(result, dict) else []
-    groups = []
-    for label, name in names:
-        mine = [n for n in made if n == name or re.fullmatch(re.escape(name) + r"_seed\d+", n)]
-        groups.append((label, name, [out / f"{n}.json" for n in mine] if mine
-                       else find_runs(out, name)))
-    return groups
-
-
-def summarise(steps: dict, done: dict, out: Path) -> tuple[str, dict]:
-    """The summary's text (fixed width) and its numbers. A quick look (a run on a --subset,
-    or for fewer epochs than its task's default: plots.quick_look) says so in its row."""
-    originals = {spec["label"]: spec for spec in ORIGINAL_REPORT.values()}
-    rows, numbers, notes = [], {}, []
-    any_quick = False
-    for key in ("task1", "task2", "task3"):
-        if key not in steps:
-            label = "ResNet18"
-            ours = "skipped: no ImageNet weights (see above)"
-            report_acc = originals[label]["final"]["test"]["accuracy"]
-            rows.append((label, ours, str(report_acc), originals[label]["note"]))
-            numbers[label] = {"ours": None, "report": report_acc}
-            continue
-        for label, name, paths in model_runs(key, steps[key]["task_args"], done[key]["result"]):
-            group = [load_run(p) for p in paths if p.is_file()]
-            accs = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
-            ours = format_mean_std(accs, digits=4)
-            if len(group) > 1 and ours != "-":
-                ours += f" ({len(group)} seeds)"
-            quick = quick_look_note(group)
-            if quick:
-                ours += f", {quick}"
-                any_quick = True
-            if key == "task3" and group and not report.is_imagenet(group):
-                cfg = group[0].get("config", {}) if group else {}
-                weights = Path(str(cfg.get("weights_file") or cfg.get("weights", "?"))).name
-                ours = f"not compared: did not start from ImageNet weights ({weights})"
-                accs = [None]
-            report_acc = originals[label]["final"]["test"]["accuracy"]
-            rows.append((label, ours, str(report_acc), originals[label]["note"]))
-            numbers[label] = {"ours": [a for a in accs if a is not None] or None,
-                              "report": report_acc, "quick_look": quick}
-            shown = find_runs(out, name)  # what report.py reads
-            if group and sorted(shown) != sorted(p for p in paths if p.is_file()):
-                notes.append(f"note: {out}/ also holds other {label} runs; REPORT.md shows "
-                             f"{', '.join(p.name for p in shown)} (use an empty --output-dir "
-                             "to keep runs apart)")
-    header = ("model", "test acc (ours)", "original report", "note")
-    w = [max(len(r[i]) for r in [header, *rows]) + 2 for i in range(3)]
+def summarise(steps: dict, done: dict, out: Path, skip_line: str) -> tuple[str, dict]:
+    """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
+    width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
+    task's default: plots.quick_look) says so in its row."""
+    loaded = report.load_groups(out, report.TASK_OUTPUT_RUNS)
+    groups = {name: [run for _, run in pairs] for name, pairs in loaded.items()}
+    why = {RECIPES["resnet18"].run_name: "skipped: no ImageNet weights (see above)"} \
+        if skip_line else {}
+    rows = report.summary_rows(report.TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
-    if any_quick:
+    if any(quick_look_note(g) for g in groups.values() if g):
         lines.append("(quick look: trained on a --subset or for fewer epochs than the task's "
                      "default; not comparable with the report)")
-    lines += ["".join(f"{c:<{w[i]}}" for i, c in enumerate(r[:3])) + r[3]
-              for r in [header, *rows]]
-    lines = [line.rstrip() for line in lines]
-    lines += notes
+    lines += report.summary_text(rows)
+    for key in ("task1", "task2", "task3"):
+        if key in done:
+            lines += _other_runs_notes(steps[key]["task_args"], done[key]["result"], out)
     lines += ["", "steps: " + ", ".join(f"{steps[k]['name']} {format_duration(d['seconds'])}"
                                         for k, d in done.items())]
     lines += [f"figures, tables and runs: {out}/", f"report: {out / 'REPORT.md'}"]
+    numbers = {recipe.label: {"ours": [r["final"]["test"]["accuracy"] for r in
+                                       groups.get(recipe.run_name, []) if r.get("final")] or None,
+                              "report": recipe.original["test"]["accuracy"],
+                              "quick_look": quick_look_note(groups.get(recipe.run_name, []))}
+               for recipe in RECIPES.values()}
     return "\n".join(lines), numbers
+
+
+def _other_runs_notes(task_args: argparse.Namespace, result, out: Path) -> list[str]:
+    """A note for each model whose runs just made are not all that REPORT.md shows (the
+    folder held other runs of it)."""
+    made = list(result) if isinstance(result, dict) else []
+    notes = []
+    for recipe in RECIPES.values():
+        name = recipe.run_name + getattr(task_args, "run_suffix", "")
+        mine = [out / f"{n}.json" for n in made
+                if n == name or re.fullmatch(re.escape(name) + r"_seed\d+", n)]
+        shown = find_runs(out, name)  # what report.py reads
+        if mine and sorted(shown) != sorted(mine):
+            notes.append(f"note: {out}/ also holds other {recipe.label} runs; REPORT.md shows "
+                         f"{', '.join(p.name for p in shown)} (use an empty --output-dir to "
+                         "keep runs apart)")
+    return notes
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -308,8 +249,7 @@ def main(args: argparse.Namespace) -> dict:
         print(f"\n[{i}/{len(keys)}] {step['title']} ({command})", flush=True)
         t0 = time.monotonic()
         try:
-            with as_command(step["script"], step["argv"]):
-                result = step["module"].main(step["task_args"])
+            result = step["module"].main(step["task_args"])  # it records its own command
         except BaseException:
             print(f"[{i}/{len(keys)}] {step['name']} stopped after "
                   f"{format_duration(time.monotonic() - t0)}", flush=True)
@@ -319,7 +259,7 @@ def main(args: argparse.Namespace) -> dict:
         print(f"[{i}/{len(keys)}] {step['name']} done in {format_duration(seconds)} "
               f"({format_duration(time.monotonic() - start)} so far)", flush=True)
 
-    text, numbers = summarise(steps, done, out)
+    text, numbers = summarise(steps, done, out, skip_line)
     total = time.monotonic() - start
     print(text)
     print(f"total time {format_duration(total)}")

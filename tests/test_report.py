@@ -374,15 +374,14 @@ def test_committed_report_is_what_report_py_draws(monkeypatch):
 
 
 def test_the_original_reports_numbers_are_one_table():
-    from original_report import ORIGINAL_REPORT, original_finals
+    from recipes import RECIPES, TASK2
     import task2_models
-    assert set(ORIGINAL_REPORT) == set(CITED) == set(TASK_OUTPUT_RUNS)
+    assert {r.run_name for r in RECIPES.values()} == set(CITED) == set(TASK_OUTPUT_RUNS)
     assert not hasattr(task2_models, "REPORT")  # Task 2 reads the one table
-    assert set(original_finals(s["run_name"] for s in task2_models.MODELS.values())) == \
-        {"Model 2.1", "Model 2.2"}
-    numbers = {spec["final"]["test"]["accuracy"] for spec in ORIGINAL_REPORT.values()}
+    assert {r.label for r in TASK2 if r.original} == {"Model 2.1", "Model 2.2"}
+    numbers = {r.original["test"]["accuracy"] for r in RECIPES.values()}
     for path in [*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")]:
-        if path.name == "original_report.py":
+        if path.name == "recipes.py":
             continue
         floats = {n.value for n in ast.walk(ast.parse(path.read_text()))
                   if isinstance(n, ast.Constant) and isinstance(n.value, float)}
