@@ -2,7 +2,7 @@
 (`run_cli`), argparse with one-line usage errors, number types, and the flags every training
 script takes (`add_common_args`).
 
-Nothing here imports the rest of the project.
+Nothing here imports the rest of the project but the table of the models (recipes.py).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from recipes import TASK2
 
 
 class UserError(Exception):
@@ -232,6 +234,15 @@ def add_data_arg(group) -> None:
                             "torchvision into data/)")
 
 
+def add_best_model_arg(parser, what: str) -> None:
+    """--best-model: which Task 2 model stands for "your best model" in `what`."""
+    parser.add_argument("--best-model", choices=["auto", *(r.choice for r in TASK2)],
+                        default="auto",
+                        help=f"the Task 2 model {what} show; auto: the one whose best "
+                             "checkpoints have the best validation accuracy among the runs "
+                             "found (default: auto)")
+
+
 def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,
                     eval_batch_size: int = 500) -> None:
     """The flags every training script takes, with the defaults of its model's recipe
@@ -257,6 +268,10 @@ def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,
                    help="batch size of every evaluation (checks and the end); lower it after "
                         "an out-of-memory error while evaluating, --resume may change it "
                         f"(default: {eval_batch_size})")
+    g.add_argument("--no-test-curve", action="store_true",
+                   help="do not measure the test split at every check (the handout's test "
+                        "curves; never used to choose anything): faster; the test split is "
+                        "still measured once at the end (default: measure it)")
     g.add_argument("--lr", type=positive_float, default=lr,
                    help=f"learning rate (default: {lr if lr is not None else 'per model, see above'})")
     g.add_argument("--patience", type=non_negative_int, default=patience,

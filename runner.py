@@ -27,7 +27,7 @@ from utils import Hardware, format_duration, make_config, resolve_hardware, seed
 # learns (--model, --plot-only, --seeds pick which runs a command makes, not a run's content).
 RESUMABLE_FLAGS = ("resume", "epochs", "patience", "device", "cuda_graphs", "data_dir",
                    "output_dir", "no_progress", "debug", "plot_only", "model", "seeds",
-                   "eval_batch_size")
+                   "eval_batch_size", "no_test_curve", "best_model")
 
 
 @dataclass
@@ -188,6 +188,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
                       epochs=epochs, patience=patience, stop_metric=stop_metric,
                       device=hardware.device, autocast_dtype=hardware.autocast_dtype,
                       run_path=run_path, config=config, progress=not args.no_progress,
+                      test_curve=not getattr(args, "no_test_curve", False),
                       on_check=throttled(on_check), resume_may_differ=RESUMABLE_FLAGS)
     print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
           + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")

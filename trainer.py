@@ -3,9 +3,9 @@
 `Trainer` takes a model, its optimizer, iterables of (images, labels) batches and a step
 (`steps.Step`: eager or graphed, any precision; eager by default). Twice an epoch (every
 `len(train) // 2` steps) it records the mean training loss since the last check, the loss
-and accuracy on a fixed subset of the training split, and validation loss and accuracy; it
-keeps the best weights (lowest validation loss by default) and stops after `patience` checks
-without a new best. At the end the best weights are evaluated on the whole training,
+and accuracy on a fixed subset of the training split, validation loss and accuracy, and test
+loss and accuracy (`test_curve`; never used to choose anything); it keeps the best weights
+(lowest validation loss by default) and stops after `patience` checks without a new best. At the end the best weights are evaluated on the whole training,
 validation and test splits (the test split also per class).
 
 After every check the run is saved (`runs.RunStore`: the JSON and a checkpoint, atomically),
@@ -116,7 +116,8 @@ class Trainer:
     at the end.
 
     `step` (default: the eager step, autocast to `autocast_dtype`, which evaluation uses too);
-    `on_check(run)` follows each check and the end (figures; its failure does not stop
+    `test_curve`: measure `test` at every check too (False: only at the end); `on_check(run)`
+    follows each check and the end (figures; its failure does not stop
     training); `resume_may_differ`: config["args"] keys that --resume may change
     (`runs.RunStore`).
     """
@@ -127,7 +128,7 @@ class Trainer:
                  train_eval: Iterable | None = None, train_full: Iterable | None = None,
                  patience: int = 4, stop_metric: str = "val_loss",
                  autocast_dtype: torch.dtype | None = None, config: dict | None = None,
-                 checks_per_epoch: int = 2, progress: bool = True,
+                 checks_per_epoch: int = 2, progress: bool = True, test_curve: bool = True,
                  on_check: Callable[[dict], None] | None = None,
                  resume_may_differ: Iterable[str] = ()):
         if len(train) == 0:
@@ -136,7 +137,7 @@ class Trainer:
         self.train_batches, self.val_batches, self.epochs = train, val, epochs
         self.train_step = step or make_step(model, optimizer, train, self.device, autocast_dtype)
         self.evaluator = Evaluator(model, self.device, autocast_dtype, val, test, train_eval,
-                                   train_full)
+                                   train_full, test_curve)
         self.early_stopping = EarlyStopping(stop_metric, patience)
         self.config = config or {}
         self.store = RunStore(run_path, self.config, self.device, resume_may_differ)
@@ -304,10 +305,13 @@ class Trainer:
 
 
 def format_check(entry: dict, improved: bool) -> str:
-    """The fixed-width console line of one check ('*': a new best)."""
-    train_acc = entry.get("train_accuracy")
+    """The fixed-width console line of one check ('*': a new best by the stop metric)."""
+    def part(key: str, name: str, width: int = 6) -> str:
+        value = entry.get(key)
+        return f" | {name} {value:{width}.4f}" if value is not None else ""
+
     return (f"epoch {entry['epoch']:6.2f} | step {entry['step']:7d} | train loss "
             f"{entry['train_loss']:7.4f} | val loss {entry['val_loss']:7.4f} | val acc "
-            f"{entry['val_accuracy']:6.4f}"
-            + (f" | train acc {train_acc:6.4f}" if train_acc is not None else "")
+            f"{entry['val_accuracy']:6.4f}" + part("train_accuracy", "train acc")
+            + part("test_accuracy", "test acc")
             + f" | {format_duration(entry['elapsed_s']):>9}" + (" *" if improved else ""))
