@@ -8,6 +8,7 @@ report.py from the committed runs): `draw_task1`, `draw_task2`, `draw_task3`, `d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import textwrap
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -58,11 +59,27 @@ def _marked_title(title: str, runs: list[dict]) -> str:
     return title + "\n" + textwrap.fill(f"{note}: not comparable with the report", 80)
 
 
+_PDF_COPIES = [True]  # save_figure's switch, set by `png_only`
+
+
+@contextlib.contextmanager
+def png_only():
+    """Within: figures as PNG alone (the committed evidence README shows, results/report/)."""
+    _PDF_COPIES.append(False)
+    try:
+        yield
+    finally:
+        _PDF_COPIES.pop()
+
+
 def save_figure(fig, path: Path | str) -> Path:
-    """Write `fig` as a PNG (the folder made if needed) and free it."""
+    """Write `fig` as a PNG (the folder made if needed) and, for a LaTeX report, the same
+    figure as a vector PDF beside it (not within `png_only`); free it. Returns the PNG."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
+    if _PDF_COPIES[-1]:
+        fig.savefig(path.with_suffix(".pdf"))
     pyplot().close(fig)
     return path
 
@@ -75,75 +92,86 @@ def pyplot():
     return plt
 
 
-METRICS = {"loss": ("train_loss", "val_loss", "Cross-entropy loss"),
-           "accuracy": ("train_accuracy", "val_accuracy", "Accuracy")}
+METRICS = {"loss": ("Cross-entropy loss", {"train": "train_loss", "val": "val_loss",
+                                              "test": "test_loss"}),
+           "accuracy": ("Accuracy", {"train": "train_accuracy", "val": "val_accuracy",
+                                     "test": "test_accuracy"})}
+STYLES = {"train": "--", "val": "-", "test": ":"}
+SPLITS = ("train", "val", "test")
+NO_TEST_CURVE = "test: not recorded (the {runs} the test curve)"
+
+
+def _split_name(split: str, metric: str) -> str:
+    if split == "train":
+        return "train (mean since last check)" if metric == "loss" else "train (fixed subset)"
+    return {"val": "validation", "test": "test"}[split]
 
 
 def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str = "",
-              splits: Iterable[str] = ("train", "val")) -> Path:
-    """Plot `metric` ('loss' or 'accuracy') of each run against epochs; train and validation.
+              splits: Iterable[str] = SPLITS) -> Path:
+    """Plot `metric` ('loss' or 'accuracy') of each run against epochs: training (dashed),
+    validation (solid) and test (dotted) curves, as `splits` asks.
 
-    `runs` maps a legend label to a run dict (as written by the Trainer). The best
-    checkpoint (the one reported) is marked on each validation curve.
+    `runs` maps a legend label to a run dict (as written by the Trainer) or to several seeds
+    of one model (their mean, a ±1 std band). The best checkpoint (the one reported, chosen
+    on validation) is marked on each validation curve of a single run. A run without a test
+    curve (made before checks recorded it) says so in the legend.
     """
     plt = pyplot()
-    train_key, val_key, ylabel = METRICS[metric]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ylabel, keys = METRICS[metric]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    marked = False
     for i, (label, run) in enumerate(runs.items()):
-        color = colors[i % len(colors)]
-        if isinstance(run, (list, tuple)):  # several seeds: mean and a ±1 std band
-            if len(run) == 1:
-                run = run[0]
-            else:
-                _plot_band(ax, run, train_key if "train" in splits else None,
-                           val_key if "val" in splits else None, color, label, metric)
-                continue
-        history = run.get("history", [])
-        epochs = [h["epoch"] for h in history]
-        if "train" in splits:
-            ys = [h.get(train_key) for h in history]
-            what = "train (mean since last check)" if metric == "loss" else "train (fixed subset)"
-            ax.plot(epochs, ys, "--", color=color, label=f"{label}: {what}")
-        if "val" in splits:
-            ax.plot(epochs, [h[val_key] for h in history], "-", color=color,
-                    label=f"{label}: validation")
-            best = run.get("best_check")
+        group, color = _group(run), colors[i % len(colors)]
+        for split in splits:
+            _plot_split(ax, group, keys[split], STYLES[split], color,
+                        f"{label}: {_split_name(split, metric)}")
+        if len(group) == 1 and "val" in splits:
+            history, best = group[0].get("history", []), group[0].get("best_check")
             if best is not None and 0 <= best < len(history):
-                ax.plot([history[best]["epoch"]], [history[best][val_key]], "o", color=color,
-                        markersize=7, markerfacecolor="none")
+                marked = True
+                ax.plot([history[best]["epoch"]], [history[best][keys["val"]]], "o",
+                        color=color, markersize=7, markerfacecolor="none")
     ax.set_xlabel("Epoch")
     ax.set_ylabel(ylabel)
     if metric == "accuracy":
         ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.set_title(_marked_title(title or ylabel, _all_runs(runs)), fontsize=10)
-    ax.legend(fontsize=8)
-    if any(isinstance(r, dict) and r.get("best_check") is not None for r in runs.values()):
-        ax.text(0.99, 0.01, "o = best checkpoint (reported)", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=7, color="0.4")
+    ax.set_title(_marked_title(textwrap.fill(title or ylabel, 95), _all_runs(runs)),
+                 fontsize=9)
+    if marked:
+        ax.plot([], [], "o", color="0.4", markerfacecolor="none",
+                label="best checkpoint (chosen on validation, reported)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def _plot_band(ax, group: Sequence[dict], train_key: str | None, val_key: str | None,
-               color: str, label: str, metric: str) -> None:
-    """Mean ± std over runs, check by check (runs that stopped early drop out)."""
+def _plot_split(ax, group: Sequence[dict], key: str, style: str, color: str,
+                label: str) -> None:
+    """One split's curve of a run, or of several seeds their mean ± std check by check (runs
+    that stopped early drop out); a legend entry alone when no run recorded it."""
     longest = max(group, key=lambda r: len(r.get("history", [])))
-    for key, style, what in ((train_key, "--", "train"), (val_key, "-", "validation")):
-        if key is None:
-            continue
-        xs, mean, std = [], [], []
-        for i, h in enumerate(longest["history"]):
-            values = [r["history"][i][key] for r in group
-                      if i < len(r.get("history", [])) and r["history"][i].get(key) is not None]
-            if values:
-                xs.append(h["epoch"])
-                mean.append(float(np.mean(values)))
-                std.append(float(np.std(values)))
+    xs, mean, std = [], [], []
+    for i, h in enumerate(longest.get("history", [])):
+        values = [r["history"][i][key] for r in group
+                  if i < len(r.get("history", [])) and r["history"][i].get(key) is not None]
+        if values:
+            xs.append(h["epoch"])
+            mean.append(float(np.mean(values)))
+            std.append(float(np.std(values)))
+    if not xs:
+        if key.startswith("test"):
+            runs = "runs predate" if len(group) > 1 else "run predates"
+            ax.plot([], [], style, color=color,
+                    label=label.split(": ")[0] + ": " + NO_TEST_CURVE.format(runs=runs))
+        return
+    if len(group) > 1:
+        label += f" (mean of {len(group)} seeds, band ±1 std)"
+    ax.plot(xs, mean, style, color=color, label=label)
+    if len(group) > 1:
         mean_a, std_a = np.array(mean), np.array(std)
-        ax.plot(xs, mean, style, color=color,
-                label=f"{label}: {what} (mean of {len(group)} seeds, band ±1 std)")
         ax.fill_between(xs, mean_a - std_a, mean_a + std_a, color=color, alpha=0.15, linewidth=0)
 
 
@@ -203,11 +231,51 @@ def draw_task1(lenet, out: Path | str) -> list[Path]:
                    "Task 1: LeNet")
 
 
-def draw_task2(models: dict, out: Path | str, suffix: str = "") -> list[Path]:
+def best_val_accuracy(run_or_runs) -> float | None:
+    """The validation accuracy of a model's best checkpoints (mean over its seeds): from the
+    final evaluation, else the best check of a run still going."""
+    values = []
+    for run in _group(run_or_runs):
+        final = ((run.get("final") or {}).get("val") or {}).get("accuracy")
+        checks = [h["val_accuracy"] for h in run.get("history", [])
+                  if h.get("val_accuracy") is not None]
+        value = final if final is not None else (max(checks) if checks else None)
+        if value is not None:
+            values.append(value)
+    return float(np.mean(values)) if values else None
+
+
+def best_model(models: dict, chosen: str | None = None) -> tuple[str, str]:
+    """(label, why) of the Task 2 model that 2c, 2d and 3d show: `chosen` (a label, from
+    --best-model), else the one whose best checkpoints have the best validation accuracy.
+    `why` says which and by how much, for titles and REPORT.md."""
+    scores = {label: best_val_accuracy(runs) for label, runs in models.items()}
+    known = {label: v for label, v in scores.items() if v is not None}
+    if chosen is not None and chosen not in models:
+        raise ValueError(f"{chosen} has no run here (have: {', '.join(models) or 'none'})")
+    label = chosen or (max(known, key=known.get) if known else next(iter(models)))
+    others = "; ".join(f"{other}: {v:.4f}" for other, v in known.items() if other != label)
+    value = f"{known[label]:.4f}" if label in known else "-"
+    why = ("chosen with --best-model" if chosen else "the best validation accuracy") + \
+        f": {value}" + (f" against {others}" if others else "")
+    return label, why
+
+
+def draw_task2(models: dict, out: Path | str, suffix: str = "",
+               best: str | None = None) -> list[Path]:
     """Task 2: task2_accuracy.png and task2_loss.png, both models ({label: run or seeds}) on
-    one set of axes (`suffix`: a --run-suffix variant's files)."""
-    return _curves(RECIPES["model21"].figure_prefix + suffix, models, out, "Task 2:",
-                   ("accuracy", "loss"))
+    one set of axes, and the best model alone (`best_model`; `best`: a label that --best-model
+    chose): task2c_accuracy.png and task2d_loss.png (2c, 2d). `suffix`: a --run-suffix
+    variant's files."""
+    prefix = RECIPES["model21"].figure_prefix + suffix
+    paths = _curves(prefix, models, out, "Task 2: both models,", ("accuracy", "loss"))
+    label, why = best_model(models, best)
+    for item, metric in (("c", "accuracy"), ("d", "loss")):
+        paths.append(plot_runs({label: models[label]}, metric,
+                               Path(out) / f"{prefix}{item}_{metric}.png",
+                               title=f"Task 2{item}: {metric} of {label}, the best Task 2 model "
+                                     f"({why})"))
+    return paths
 
 
 def draw_task3(resnet, out: Path | str) -> list[Path]:
@@ -221,13 +289,125 @@ def draw_task3(resnet, out: Path | str) -> list[Path]:
 COMPARISON_FIGURE = "task3d_loss_comparison.png"
 
 
-def draw_task3d(model: str, runs, resnet, out: Path | str) -> Path:
-    """Task 3d: task3d_loss_comparison.png, the loss of a Task 2 model (`model`: its label;
-    `runs`: its run or seeds) beside ResNet18's, from the saved histories."""
-    label = weights_label(_first(resnet).get("config") or {})
-    return plot_runs({model: runs, RECIPES["resnet18"].label: resnet}, "loss",
-                     Path(out) / COMPARISON_FIGURE,
-                     title=f"Task 3d: loss of {model} and ResNet18 ({label})")
+def draw_task3d(models: dict, resnet, out: Path | str, best: str | None = None) -> Path:
+    """Task 3d: task3d_loss_comparison.png, the training and validation loss of ResNet18 and
+    of the best Task 2 model (`best_model` of `models`), from the saved histories."""
+    label, why = best_model(models, best)
+    weights = weights_label(_first(resnet).get("config") or {})
+    return plot_runs({RECIPES["resnet18"].label: resnet, label: models[label]}, "loss",
+                     Path(out) / COMPARISON_FIGURE, splits=("train", "val"),
+                     title=f"Task 3d: loss of ResNet18 ({weights}) and {label}, the best "
+                           f"Task 2 model ({why})")
+
+
+def training_details(run_or_runs) -> str:
+    """Task 2a's (and 3a's) training details of a model, from its run config (several seeds:
+    the first's, with every seed named): a Markdown table of everything needed to train it
+    again."""
+    group = _group(run_or_runs)
+    config = group[0].get("config") or {}
+    args, data = config.get("args") or {}, config.get("data") or {}
+    model = config.get("model")
+
+    recipe = RECIPES.get(model)
+
+    def setting(name, flag=None):  # older runs kept some only among the flags, or not at all
+        for value in (config.get(name), args.get(flag or name),
+                      getattr(recipe, name, None) if name in ("optimizer",) else None):
+            if value is not None:
+                return value
+        return None
+
+    patience, epochs, metric = setting("patience"), setting("epochs"), \
+        setting("stop_metric", "early_stop_metric")
+    lr, batch_size = setting("lr"), setting("batch_size")
+    optimizer = {"SGD": "SGD, no momentum", "Adam": "Adam, betas (0.9, 0.999), eps 1e-8"}.get(
+        setting("optimizer"), str(setting("optimizer")))
+    rows = [("optimizer", optimizer + ", no weight decay"),
+            ("learning rate", f"{lr:g}" if lr else "?"),
+            ("batch size", str(batch_size or "?")),
+            ("epochs", f"{epochs or '?'}, the checkpoint with the best "
+                       + ("validation accuracy" if metric == "val_accuracy" else "validation loss")
+                       + (f"; early stop after {patience} checks (two an epoch) without a new "
+                          "best" if patience else "; no early stopping")),
+            ("weight initialisation", _initialisation(model, config, args)),
+            ("regularisation", _regularisation(model, config, args)),
+            ("loss", "cross-entropy on the logits (its softmax is the tables' Softmax)"),
+            ("data", _data_details(config, data)),
+            ("precision, device", f"{config.get('precision', '?')}, {config.get('device', '?')}"),
+            ("seeds", ", ".join(str((r.get("config") or {}).get("seed", "?")) for r in group))]
+    return "\n".join(["| setting | value |", "|---|---|",
+                      *(f"| {name} | {value} |" for name, value in rows)]) + "\n"
+
+
+def _initialisation(model: str | None, config: dict, args: dict) -> str:
+    if model == "resnet18":
+        return (f"{weights_label(config)}; the new 512->10 fc: PyTorch's default; trains "
+                f"{', '.join(config.get('train_stages') or ['?'])}, the rest frozen (their "
+                "BatchNorm statistics too)")
+    if args.get("init") == "xavier":
+        return ("Xavier uniform for the convolution weights, zero convolution biases; "
+                "PyTorch's default for the rest")
+    return "PyTorch's default"
+
+
+def _regularisation(model: str | None, config: dict, args: dict) -> str:
+    extra = "no weight decay, no data augmentation"
+    if model == "model22":
+        return (f"Dropout2d p = {args.get('dropout', '?')} after the second convolution of "
+                f"each block; BatchNorm after every convolution and the first dense layer; {extra}")
+    if model == "model21":
+        return f"BatchNorm after every convolution; no dropout; {extra}"
+    return f"none; {extra}"
+
+
+def _data_details(config: dict, data: dict) -> str:
+    split = (f"{data['n_train']:,} train / {data.get('n_val', 0):,} validation (seeded) / "
+             f"{data.get('n_test', 0):,} test images" if data.get("n_train") is not None
+             else "?")
+    mean, std = data.get("mean"), data.get("std")
+    norm = (f"normalised with mean ({', '.join(f'{m:g}' for m in mean)}) and std "
+            f"({', '.join(f'{v:g}' for v in std)})" if mean and std else "normalised")
+    size = data.get("image_size") or 32
+    resize = (f", upsampled to {size}x{size} ({data.get('resize_mode')})" if size != 32 else "")
+    kernel = (config.get("args") or {}).get("kernel_size")
+    return split + "; " + norm + resize + (f"; {kernel}x{kernel} kernels" if kernel else "")
+
+
+# The handout's bar for Task 2: "at least 75 % test accuracy within 10 epochs".
+BAR_EPOCHS, BAR_ACCURACY = 10, 0.75
+
+
+def at_epoch(run: dict, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
+             ) -> tuple[float, float] | None:
+    """(epoch, value) of `key` at the last check at or before `epochs` that recorded it."""
+    checks = [(h["epoch"], h[key]) for h in run.get("history", [])
+              if h.get(key) is not None and h["epoch"] <= epochs + 1e-9]
+    return checks[-1] if checks else None
+
+
+def ten_epoch_line(label: str, run_or_runs) -> str:
+    """Whether a Task 2 model meets the handout's bar, as measured: its test accuracy at the
+    last check at or before epoch 10 (from the test curve; several seeds: each, and their
+    mean), never a number from a later or a chosen check."""
+    group = _group(run_or_runs)
+    tests = [at_epoch(r) for r in group]
+    seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
+    if not any(tests):
+        vals = [v for v in (at_epoch(r, "val_accuracy") for r in group) if v]
+        return (f"{label}: test accuracy within {BAR_EPOCHS} epochs not recorded: the "
+                f"run{'s predate' if len(group) > 1 else ' predates'} the test curve"
+                + (f" (validation accuracy at epoch {vals[-1][0]:.1f}: "
+                   f"{format_mean_std([v for _, v in vals], 4)}{seeds})" if vals else ""))
+    measured = [t for t in tests if t]
+    reached = sum(v >= BAR_ACCURACY for _, v in measured)
+    verdict = ("reaches" if reached == len(measured) else "misses" if not reached else
+               f"reaches it in {reached} of {len(measured)} seeds,")
+    return (f"{label}: test accuracy {format_mean_std([v for _, v in measured], 4)}{seeds} "
+            f"at epoch {max(e for e, _ in measured):.1f} (the last check at or before epoch "
+            f"{BAR_EPOCHS}): {verdict} the handout's bar of {BAR_ACCURACY:.2f}"
+            + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
+               if len(measured) < len(group) else ""))
 
 
 def final_table(runs: dict[str, dict | list[dict]],

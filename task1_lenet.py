@@ -8,9 +8,10 @@ writes to --output-dir (default plots/):
 
     task1_lenet.json        config, history (two checks an epoch), final train/val/test
     task1_lenet.pt          checkpoint (for --resume)
-    task1_loss.png          training and validation loss against epochs   (Task 1a)
-    task1_accuracy.png      training and validation accuracy              (Task 1b)
+    task1_loss.png          training, validation and test loss against epochs (1a; and .pdf)
+    task1_accuracy.png      training, validation and test accuracy            (1b; and .pdf)
     task1_parameters.md     the Task 1c table
+    task1_architecture.md   its layers as the handout's Table 1, and its training details
 
 Command:
 
@@ -28,9 +29,9 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from architecture import format_parameter_table
+from architecture import architecture_table, format_parameter_table
 from cli import ArgumentParser, add_common_args, run_cli
-from plots import draw_task1
+from plots import draw_task1, training_details
 from recipes import RECIPES
 from runner import Job, run_jobs, seed_runs
 from runs import atomic_write_text, ensure_output_dir, load_run
@@ -86,7 +87,12 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
         return draw_task1(runs, out) if runs else []
 
     runs = run_jobs(args, jobs(args), on_check=draw)
-    print("wrote " + ", ".join(str(p) for p in [*run_jsons, *draw()]))
+    details = training_details([load_run(p) for p in run_jsons])
+    print(f"LeNet: training details\n{details}")
+    architecture = out / "task1_architecture.md"
+    atomic_write_text(architecture, f"## LeNet: layers\n\n{architecture_table(LeNet())}\n"
+                                    f"## LeNet: training details\n\n{details}")
+    print("wrote " + ", ".join(str(p) for p in [*run_jsons, *draw(), architecture]))
     return runs
 
 

@@ -10,9 +10,11 @@ Both go through the same Trainer as task 1. Writes to --output-dir (default plot
 
     task2_model21.json, task2_model22.json   config, history, final train/val/test
     task2_model21.pt,   task2_model22.pt     checkpoints (--resume)
-    task2_accuracy.png, task2_loss.png       both models on one set of axes (2.3, 2.4)
-    task2_table.md                           the Task 2.2 table, with the report's numbers
-    task2_parameters.md                      per-layer parameter tables
+    task2_accuracy.png, task2_loss.png       both models on one set of axes (and .pdf)
+    task2c_accuracy.png, task2d_loss.png     train/val/test of the best model (2c, 2d)
+    task2_table.md                           the 2b table beside the report's numbers, and
+                                             whether each model meets the 10-epoch bar
+    task2_architecture.md                    2a: each model's layers and training details
 
 Command:
 
@@ -33,9 +35,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from architecture import format_parameter_table
-from cli import ArgumentParser, UserError, add_common_args, run_cli
-from plots import draw_task2, final_table
+from architecture import architecture_table
+from cli import ArgumentParser, UserError, add_best_model_arg, add_common_args, run_cli
+from plots import draw_task2, final_table, ten_epoch_line, training_details
 from recipes import TASK2
 from runner import Job, run_jobs
 from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
@@ -148,28 +150,58 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="redraw the figures and the table from the saved JSON in "
                              "--output-dir; no training")
     add_common_args(parser)
+    add_best_model_arg(parser, "2c and 2d (task2c_accuracy.png, task2d_loss.png)")
     parser.add_argument("--run-suffix", default="",
                         help="appended to the run and figure names, to keep variants apart "
                              "(e.g. _k5) (default: none)")
     return parser
 
 
-def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
-    """Figures and the table from the saved runs in `out` (whichever exist)."""
+def best_label(args: argparse.Namespace) -> str | None:
+    """The label --best-model names, None for auto (the best validation accuracy)."""
+    choice = getattr(args, "best_model", "auto")
+    return None if choice in (None, "auto") else MODELS[choice].label
+
+
+def model_of(label: str, run: dict) -> nn.Module:
+    """The model (`label`: Model 2.1 or 2.2) a run trained, rebuilt from the flags it
+    recorded (for the 2a table)."""
+    flags = (run.get("config") or {}).get("args") or {}
+    choice = next(r.choice for r in TASK2 if r.label == label)
+    return build_model(choice, argparse.Namespace(kernel_size=flags.get("kernel_size", 3),
+                                                  init=flags.get("init", "xavier"),
+                                                  dropout=flags.get("dropout", 0.5)))
+
+
+def task2_runs(out: Path, suffix: str = "") -> dict:
+    """{label: run, or its seeds} of the Task 2 runs in `out`."""
     runs = {}
     for recipe in TASK2:
         paths = find_runs(out, f"{recipe.run_name}{suffix}")  # one run, or one per seed
         if paths:
             group = [load_run(p) for p in paths]
             runs[recipe.label] = group if len(group) > 1 else group[0]
+    return runs
+
+
+def write_outputs(out: Path, suffix: str = "", best: str | None = None
+                  ) -> tuple[list[Path], str]:
+    """Figures and tables from the saved runs in `out` (whichever exist): both models' curves
+    and the best one's (2c, 2d; `best`: a label --best-model chose), the 2b table with the
+    10-epoch bar, and each model's 2a tables (layers, training details)."""
+    runs = task2_runs(out, suffix)
     if not runs:
         raise UserError(f"no Task 2 runs in {out} (task2_model21{suffix}.json, "
                         f"task2_model22{suffix}.json); train them first: python task2_models.py")
-    figures = draw_task2(runs, out, suffix)
+    if best is not None and best not in runs:
+        raise UserError(f"--best-model: {best} has no run in {out}; train it first, or leave "
+                        "--best-model out", exit_code=2)
+    figures = draw_task2(runs, out, suffix, best)
     text, markdown = final_table(runs, {r.label: r.original for r in TASK2 if r.label in runs})
-    lines = ["Task 2.2: best checkpoint of each model on the test, validation and training",
+    lines = ["Task 2b: best checkpoint of each model on the test, validation and training",
              "splits. '(report)' rows: the original report (original CIFAR-10 data; its train",
-             "columns are unreliable).", ""]
+             "columns are unreliable).", "",
+             *(f"- {ten_epoch_line(label, group)}" for label, group in runs.items()), ""]
     for label, group in runs.items():
         for run in group if isinstance(group, list) else [group]:
             cfg = run.get("config", {})
@@ -181,8 +213,17 @@ def write_outputs(out: Path, suffix: str = "") -> tuple[list[Path], str]:
                          f"{format_duration(run.get('timings', {}).get('train_s', 0))} on "
                          f"{cfg.get('device', '?')} ({cfg.get('precision', '?')}), data: "
                          f"{cfg.get('data', {}).get('kind', '?')}; `{cfg.get('command', '')}`")
-    atomic_write_text(out / f"task2{suffix}_table.md", markdown + "\n" + "\n".join(lines) + "\n")
-    return figures + [out / f"task2{suffix}_table.md"], text
+    table, architecture = out / f"task2{suffix}_table.md", out / f"task2{suffix}_architecture.md"
+    atomic_write_text(table, markdown + "\n" + "\n".join(lines) + "\n")
+    atomic_write_text(architecture, "".join(
+        f"## {label}: layers (2a)\n\n{architecture_table(model_of(label, _first(group)))}\n"
+        f"## {label}: training details (2a)\n\n{training_details(group)}\n"
+        for label, group in runs.items()))
+    return figures + [table, architecture], text
+
+
+def _first(group):
+    return group[0] if isinstance(group, list) else group
 
 
 def jobs(args: argparse.Namespace) -> list[Job]:
@@ -200,22 +241,32 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     if args.plot_only:
         if not out.is_dir():
             raise UserError(f"--output-dir {out} does not exist; nothing to redraw")
-        paths, text = write_outputs(out, args.run_suffix)
+        paths, text = write_outputs(out, args.run_suffix, best_label(args))
         print(text)
         print("wrote " + ", ".join(map(str, paths)))
         return {}
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} is out of range: use 0 <= p < 1", exit_code=2)
     ensure_output_dir(out)
-    tables = [format_parameter_table(build_model(n, args), f"{MODELS[n].label}: parameters "
-                                     "per layer") for n in model_names(args)]
-    print("\n".join(tables))
-    atomic_write_text(out / f"task2{args.run_suffix}_parameters.md",
-                      "".join(f"```\n{t}\n```\n\n" for t in tables))
-    runs = run_jobs(args, jobs(args), on_check=lambda _run: write_outputs(out, args.run_suffix))
-    paths, text = write_outputs(out, args.run_suffix)
-    print("\nTask 2.2 table (best checkpoint of each model; '(report)' rows: the original report)")
+    for n in model_names(args):  # Task 2a's layer tables (with the training details after)
+        print(f"{MODELS[n].label}: layers (2a)\n{architecture_table(build_model(n, args))}")
+    best = best_label(args)
+    if best is not None and best not in {MODELS[n].label for n in model_names(args)} \
+            and best not in task2_runs(out, args.run_suffix):
+        raise UserError(f"--best-model: {best} is not trained by this command and has no run "
+                        f"in {out}; add it to --model, or leave --best-model out", exit_code=2)
+
+    def outputs(_run=None):  # --best-model's model may not have a run yet
+        made = task2_runs(out, args.run_suffix)
+        return write_outputs(out, args.run_suffix, best if best in made else None)
+
+    runs = run_jobs(args, jobs(args), on_check=outputs)
+    paths, text = write_outputs(out, args.run_suffix, best)
+    print("\nTask 2b table (best checkpoint of each model; '(report)' rows: the original report)")
     print(text)
+    for label, group in task2_runs(out, args.run_suffix).items():
+        print(f"{ten_epoch_line(label, group)}\n{label}: training details (2a)\n"
+              f"{training_details(group)}")
     total = sum(r["timings"]["train_s"] for r in runs.values())
     print(f"wrote {', '.join(map(str, paths))}; training took {format_duration(total)}")
     return runs

@@ -8,7 +8,8 @@ course recipe: only `layer4` and `fc` train (the frozen stages keep their BatchN
 and each 32x32 image is upsampled x8 (nearest) to 256x256 on the device, CIFAR normalisation.
 `--input imagenet` (224x224 bilinear, ImageNet mean/std) and `--train-stages all` are the
 modern alternatives. Writes task3_resnet18.json/.pt, task3_accuracy.png and task3_loss.png
-(3b, 3c) and, when Model 2.1's run is beside it, task3d_loss_comparison.png (3d).
+(3b, 3c) and, when Task 2's runs are beside it, task3d_loss_comparison.png (3d: ResNet18 beside
+the best Task 2 model, the one with the best validation accuracy unless --best-model says).
 
     python task3_resnet.py --data-dir PATH --weights resnet18-f37072fd.pth   # a GPU is advised
     python task3_resnet.py --plot-only                                        # redraw only
@@ -27,15 +28,15 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from cli import ArgumentParser, UserError, add_common_args, positive_int, run_cli
+from cli import (ArgumentParser, UserError, add_best_model_arg, add_common_args, positive_int,
+                 run_cli)
 from plots import COMPARISON_FIGURE, draw_task3, draw_task3d, weights_label
-from recipes import RECIPES
+from recipes import RECIPES, TASK2
 from runner import Job, run_jobs
 from runs import file_sha256, find_runs, load_run
 
 RECIPE = RECIPES["resnet18"]  # Adam, lr 5e-4, batch 32, 5 epochs, early stop: val loss, 4 checks
 RUN_NAME = RECIPE.run_name
-MODEL21 = RECIPES["model21"]
 
 # Input recipes. The resize runs in the batch transform, on the device.
 INPUTS = {
@@ -213,6 +214,11 @@ class ResNet18Transfer(ResNet):
         return self
 
 
+def best_label(args: argparse.Namespace) -> str | None:
+    """The Task 2 model --best-model names (its label), None for auto."""
+    return next((r.label for r in TASK2 if r.choice == args.best_model), None)
+
+
 def check_image_size(size: int | None) -> None:
     """--image-size: the network's input side, at least CIFAR-10's 32 (None: the recipe's)."""
     if size is not None and size < 32:
@@ -224,21 +230,27 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 # --------------------------------------------------------------------------- figures
-def write_figures(out: Path, run_name: str = RUN_NAME, note_missing: bool = True) -> list[Path]:
-    """task3_accuracy/loss.png and, when Model 2.1's run is in `out`, the Task 3d comparison."""
+def write_figures(out: Path, run_name: str = RUN_NAME, note_missing: bool = True,
+                  best: str | None = None) -> list[Path]:
+    """task3_accuracy/loss.png and, when a Task 2 run is in `out`, the Task 3d comparison
+    with the best Task 2 model (`best`: the label --best-model chose)."""
     run_jsons = find_runs(out, run_name)  # one run, or one per seed
     if not run_jsons:
         raise UserError(f"no ResNet18 run at {out / (run_name + '.json')}; train it first: "
                         "python task3_resnet.py")
     resnet = [load_run(p) for p in run_jsons]
     paths = draw_task3(resnet, out)
-    model21 = find_runs(out, MODEL21.run_name)
-    if model21:
-        paths.append(draw_task3d(MODEL21.label, [load_run(p) for p in model21], resnet, out))
+    task2 = {r.label: [load_run(p) for p in find_runs(out, r.run_name)] for r in TASK2}
+    task2 = {label: runs for label, runs in task2.items() if runs}
+    if best is not None and best not in task2:
+        raise UserError(f"--best-model: {best} has no run in {out}; train it first "
+                        "(python task2_models.py), or leave --best-model out", exit_code=2)
+    if task2:
+        paths.append(draw_task3d(task2, resnet, out, best))
     elif note_missing:
-        print(f"note: {out / (MODEL21.run_name + '.json')} is missing, so {COMPARISON_FIGURE} "
-              f"was not drawn; make it with `python task2_models.py --model 2.1 --output-dir "
-              f"{out}`, then `python task3_resnet.py --plot-only --output-dir {out}`")
+        print(f"note: no Task 2 run in {out}, so {COMPARISON_FIGURE} was not drawn; make it "
+              f"with `python task2_models.py --output-dir {out}`, then "
+              f"`python task3_resnet.py --plot-only --output-dir {out}`")
     return paths
 
 
@@ -248,7 +260,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         prog="task3_resnet.py",
         description="Task 3: fine-tune ImageNet ResNet18 on CIFAR-10 (course recipe by default: "
                     "train layer4 and fc, x8 nearest upsampling to 256, CIFAR normalisation) "
-                    "and draw its curves and the Task 3d comparison with Model 2.1.",
+                    "and draw its curves and the Task 3d comparison with the best Task 2 model.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="a torchvision ResNet18 state dict file, e.g. "
@@ -271,6 +283,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures from the saved JSON in --output-dir; no training")
     add_common_args(parser, RECIPE)
+    add_best_model_arg(parser, "3d (task3d_loss_comparison.png) compares with ResNet18")
     return parser
 
 
@@ -291,11 +304,17 @@ def jobs(args: argparse.Namespace, imagenet_state: dict | None,
 
 def main(args: argparse.Namespace) -> dict[str, dict]:
     out = Path(args.output_dir)
+    best = best_label(args)
     if args.plot_only:
-        paths = write_figures(out, args.run_name)
+        paths = write_figures(out, args.run_name, best=best)
         print("wrote " + ", ".join(map(str, paths)))
         return {}
     check_image_size(args.image_size)
+    if best is not None and not any(find_runs(out, r.run_name) for r in TASK2
+                                    if r.label == best):
+        raise UserError(f"--best-model: {best} has no run in {out} to compare with; train it "
+                        "first (python task2_models.py), or leave --best-model out",
+                        exit_code=2)
     imagenet_state, weights_info = load_resnet18_weights(args.weights,
                                                          progress=not args.no_progress)
     job, = jobs(args, imagenet_state, weights_info)
@@ -307,7 +326,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
           f"{job.data['resize_mode']}, {job.data['normalization']} normalisation")
     runs = run_jobs(args, [job], on_check=lambda _run: write_figures(out, args.run_name,
                                                                        note_missing=False))
-    paths = write_figures(out, args.run_name)
+    paths = write_figures(out, args.run_name, best=best)
     print("wrote " + ", ".join(map(str, [*find_runs(out, args.run_name), *paths])))
     return runs
 
