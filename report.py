@@ -22,20 +22,23 @@ file under --results is listed under "Other runs".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
-from architecture import format_parameter_table
-from cli import ArgumentParser, UserError, run_cli
+from architecture import architecture_table, format_parameter_table
+from cli import ArgumentParser, UserError, add_best_model_arg, run_cli
 from dataloaders import CLASSES
-from plots import (COMPARISON_FIGURE, confusion_counts, draw_task1, draw_task2, draw_task3,
-                   draw_task3d, final_table, format_mean_std, per_class_table, plot_confusion,
-                   quick_look, quick_look_note)
-from recipes import RECIPES, by_run_name
+from plots import (BAR_ACCURACY, COMPARISON_FIGURE, at_epoch, best_model, confusion_counts,
+                   draw_task1, draw_task2, draw_task3, draw_task3d, final_table,
+                   format_mean_std, mean_std, per_class_table, plot_confusion, png_only,
+                   quick_look, quick_look_note, ten_epoch_line, training_details)
+from recipes import RECIPES, TASK2, by_run_name
 from runs import atomic_write_text, find_runs, load_run
 from task1_lenet import LeNet
+from task2_models import model_of
 from utils import format_duration
 
 LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "model22",
@@ -92,18 +95,28 @@ EVIDENCE_DIR = "results/report"  # the committed REPORT.md and the figures READM
 KNOWN_SOURCES = {"e98dedfbb831d5137458": "the JPEG copy of CIFAR-10 (quality 75)"}
 GUIDE_DATA = "docs/GUIDE.md, 'Offline: a local copy of the data'"
 
+# Each figure REPORT.md embeds: the handout's item -> (caption, file).
 FIGURES = {
-    "Task 1a: loss": "task1_loss.png", "Task 1b: accuracy": "task1_accuracy.png",
-    "Task 2.3: accuracy": "task2_accuracy.png", "Task 2.4: loss": "task2_loss.png",
-    "Task 3b: accuracy": "task3_accuracy.png", "Task 3c: loss": "task3_loss.png",
-    "Task 3d: loss, Model 2.1 and ResNet18": COMPARISON_FIGURE,
-    "Task 3e: first-layer activations": "task3e_first_layer_activations.png",
-    "Task 3f: last-layer activations": "task3f_last_layer_activations.png",
-    "Task 3g: first-layer filters": "task3g_first_layer_filters.png",
+    "1a": ("Task 1a: training, validation and test loss", "task1_loss.png"),
+    "1b": ("Task 1b: training, validation and test accuracy", "task1_accuracy.png"),
+    "2c": ("Task 2c: training, validation and test accuracy of the best model",
+           "task2c_accuracy.png"),
+    "2d": ("Task 2d: training, validation and test loss of the best model", "task2d_loss.png"),
+    "2, accuracy": ("Task 2: accuracy of both models", "task2_accuracy.png"),
+    "2, loss": ("Task 2: loss of both models", "task2_loss.png"),
+    "3b": ("Task 3b: training, validation and test accuracy", "task3_accuracy.png"),
+    "3c": ("Task 3c: training, validation and test loss", "task3_loss.png"),
+    "3d": ("Task 3d: training and validation loss of ResNet18 and the best Task 2 model",
+           COMPARISON_FIGURE),
+    "3e": ("Task 3e: first-layer activations", "task3e_first_layer_activations.png"),
+    "3f": ("Task 3f: last-layer activations", "task3f_last_layer_activations.png"),
+    "3g": ("Task 3g: first-layer filters", "task3g_first_layer_filters.png"),
 }
 # Figures that need a saved model, not a run file (`python task3_visualisation.py`).
 MODEL_FIGURES = {"task3e_first_layer_activations.png", "task3f_last_layer_activations.png",
                  "task3g_first_layer_filters.png"}
+VISUALISATION = "python task3_visualisation.py --data-dir DATA"
+ZIP_COMMAND = "python submission_zip.py"
 
 
 # ================================================================================================
@@ -134,6 +147,39 @@ NOT_REPRODUCED = ("**Not reproduced yet.** No run from torchvision's ImageNet we
                   "(resnet18-f37072fd.pth) is among the results{why}. Figures from any other "
                   "weights are not transfer-learning results and are left out. Make it with "
                   "`{command}`, then `python task3_visualisation.py --data-dir DATA`.")
+NO_TEST_CURVE = ("**Test curves.** {runs} predate the test curve (checks recorded the test split "
+                 "only from 2026-12-01): their figures draw training and validation and say "
+                 "so in the legend; their final test numbers are measured as for every run.")
+BEST_MODEL = ("**The best Task 2 model**, the one 2c, 2d and 3d show: {label} ({why}).")
+BAR = ("The handout asks for two models that reach at least 75 % test accuracy within 10 "
+       "epochs. Measured, from each run's test curve (the last check at or before epoch 10; "
+       "the test split is recorded at every check and never chooses anything):")
+BAR_REACHED_BY = ("Committed runs whose test curve does reach it within 10 epochs (other "
+                  "recipes than the report's):")
+FACTS = ("Measured facts a discussion can rest on (the discussion itself is yours to write):")
+CHECKLIST = ("Every item of the 2019 handout (TDT4265 Assignment 3) and what in this file "
+             "answers it; a missing one names the command that makes it.")
+ITEMS = [  # (item, what the handout asks)
+    ("code", "the code as one ZIP file (and the report as a PDF)"),
+    ("1a", "training, validation and test loss in a single plot"),
+    ("1b", "final training, validation and test accuracy"),
+    ("1c", "the number of parameters (weights + biases)"),
+    ("Task 2", "two models reaching at least 75 % test accuracy within 10 epochs"),
+    ("2a", "each architecture as a table like Table 1, and every training detail"),
+    ("2b", "final train loss and accuracy, validation loss and accuracy, test accuracy of "
+           "both models in one table"),
+    ("2c", "training, validation and test accuracy against epochs, best model"),
+    ("2d", "training, validation and test loss against epochs, best model"),
+    ("2e", "what improved most, what did not work, and why"),
+    ("3a", "the hyperparameters (optimizer, batch size, learning rate, augmentation)"),
+    ("3b", "training, validation and test accuracy against epochs"),
+    ("3c", "training, validation and test loss against epochs"),
+    ("3d", "training and validation loss of the transfer-learned model and your best model "
+           "in one plot"),
+    ("3e", "at least 10 activations of the first convolution layer, the image beside them"),
+    ("3f", "at least 10 activations of the last convolution layer, the image beside them"),
+    ("3g", "the weights of the first convolution layer"),
+]
 PER_CLASS = ("Per-class accuracy on the 10,000 test images (best checkpoint; several seeds: "
              "mean ± std). '-': the run file has no per-class data (runs made before the "
              "Trainer recorded it, or still running).")
@@ -249,10 +295,18 @@ def command_differs(spec_command: str, run: dict) -> str | None:
     return shown_command(recorded)
 
 
-def report_command(results: Path, out: Path, own_runs: bool) -> str:
+def report_command(results: Path, out: Path, own_runs: bool, best: str | None = None) -> str:
     """The command that writes this REPORT.md again (the first line of the file)."""
+    choice = next((r.choice for r in TASK2 if r.label == best), None)
     return shlex.join(["python", "report.py", "--results", str(results), "--output-dir",
-                       str(out), *(["--own-runs"] if own_runs else [])])
+                       str(out), *(["--own-runs"] if own_runs else []),
+                       *(["--best-model", choice] if choice else [])])
+
+
+def best_label(args: argparse.Namespace) -> str | None:
+    """The label of the Task 2 model --best-model names, None for auto."""
+    return next((r.label for r in TASK2 if r.choice == getattr(args, "best_model", None)),
+                None)
 
 
 def recorded_commands(group: list[dict]) -> str:
@@ -435,23 +489,29 @@ def summary_text(rows) -> list[str]:
 
 
 # --------------------------------------------------------------------------- figures
-def draw_figures(results: Path, out: Path, cited: dict | None = None) -> list[Path]:
-    """Every figure REPORT.md embeds that run files can give, drawn into `out`."""
+def task2_groups(shown: dict) -> dict[str, list[dict]]:
+    """{label: runs} of the Task 2 models with runs."""
+    return {r.label: shown[r.run_name] for r in TASK2 if shown.get(r.run_name)}
+
+
+def draw_figures(results: Path, out: Path, cited: dict | None = None,
+                 best: str | None = None) -> list[Path]:
+    """Every figure REPORT.md embeds that run files can give, drawn into `out` (`best`: the
+    Task 2 model --best-model chose, a label; None: the best validation accuracy)."""
     cited = CITED if cited is None else cited
     groups = shown_groups(_runs(load_groups(results, cited)))
     paths = []
     if groups.get(LENET.run_name):
         paths += draw_task1(_one_or_list(groups[LENET.run_name]), out)
-    task2 = {short(n): _one_or_list(groups[n]) for n in (MODEL21.run_name, MODEL22.run_name)
-             if groups.get(n)}
+    task2 = {label: _one_or_list(g) for label, g in task2_groups(groups).items()}
+    best = best if best in task2 else None
     if task2:
-        paths += draw_task2(task2, out)
+        paths += draw_task2(task2, out, best=best)
     resnet = groups.get(RESNET.run_name)
     if resnet:
         paths += draw_task3(_one_or_list(resnet), out)
-        if groups.get(MODEL21.run_name):
-            paths.append(draw_task3d(MODEL21.label, _one_or_list(groups[MODEL21.run_name]),
-                                     _one_or_list(resnet), out))
+        if task2:
+            paths.append(draw_task3d(task2, _one_or_list(resnet), out, best))
     for name, group in groups.items():
         if confusion_counts(group)[0] is not None:
             paths.append(plot_confusion(group, out / confusion_figure(group),
@@ -463,30 +523,48 @@ def confusion_figure(group: list[dict]) -> str:
     return f"confusion_{(group[0].get('config') or {}).get('model', 'model')}.png"
 
 
-def _figures(out: Path, keys: list[str], drawn: set[str] | None) -> list[str]:
+def figure_there(item: str, out: Path, drawn: set[str] | None) -> bool:
+    name = FIGURES[item][1]
+    return (drawn is None or name in drawn or name in MODEL_FIGURES) and (out / name).is_file()
+
+
+def _figures(out: Path, items: list[str], drawn: set[str] | None) -> list[str]:
     lines = []
-    for key in keys:
-        name = FIGURES[key]
-        if (drawn is None or name in drawn or name in MODEL_FIGURES) and (out / name).is_file():
-            lines += [f"**{key}**", "", f"![{key}]({name})", ""]
+    for item in items:
+        caption, name = FIGURES[item]
+        if figure_there(item, out, drawn):
+            lines += [f"**{caption}**", "", f"![{caption}]({name})", ""]
         elif drawn is not None and name not in MODEL_FIGURES:
-            lines += [f"**{key}**: missing (its runs are not in the results folder)", ""]
+            lines += [f"**{caption}**: missing (its runs are not in the results folder)", ""]
         else:
-            lines += [f"**{key}**: missing (`{name}` is not in the output folder)", ""]
+            lines += [f"**{caption}**: missing (`{name}` is not in the output folder)", ""]
     return lines
+
+
+def anchor(heading: str) -> str:
+    """The #anchor GitHub gives a heading: lower case, punctuation but - and _ dropped,
+    spaces as hyphens."""
+    return "#" + re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", "")
+                        ).replace(" ", "-")
+
+
+def no_test_curve(group: list[dict]) -> bool:
+    return bool(group) and not any(h.get("test_accuracy") is not None
+                                   for r in group for h in r.get("history", []))
 
 
 # --------------------------------------------------------------------------- the report
 def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
-                 drawn: set[str] | None = None, own_runs: bool | None = None
-                 ) -> tuple[str, list[str]]:
+                 drawn: set[str] | None = None, own_runs: bool | None = None,
+                 best: str | None = None) -> tuple[str, list[str]]:
     """REPORT.md's text and the list of missing runs.
 
     `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
     its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
     `draw_figures` made (None: embed whatever figure files are in `output_dir`); `own_runs`:
     the specs name the task scripts' own runs (default: when `cited` is TASK_OUTPUT_RUNS),
-    for the sentence that says so and the command that rebuilds the file.
+    for the sentence that says so and the command that rebuilds the file; `best`: the Task 2
+    model --best-model chose (a label; None: the best validation accuracy).
     """
     results = Path(results)
     out = Path(output_dir) if output_dir is not None else results
@@ -495,68 +573,217 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
     loaded = load_groups(results, cited)
     groups = _runs(loaded)
     shown = shown_groups(groups)
-    lines = [*_header(results, out, cited, own_runs, shown),
+    task2 = task2_groups(shown)
+    best_pick = best_model(task2, best if best in task2 else None) if task2 else None
+    others = _other_run_files(results, loaded)
+    lines = [*_header(results, out, cited, own_runs, shown, best_pick, best),
              *_summary(cited, groups),
+             *_checklist(cited, shown, out, drawn, best_pick),
              *_task1(shown, out, drawn),
-             *_task2(shown, out, drawn),
-             *_task3(cited, shown, out, drawn),
+             *_task2(shown, out, drawn, best_pick, others, results),
+             *_task3(cited, shown, out, drawn, best_pick),
              *_per_class(shown, out, drawn),
              *_corrections(),
              *_runs_table(results, cited, loaded, own_runs),
-             *_other_runs(results, loaded),
+             *_other_runs(results, others),
              *_missing(cited, groups)]
     return "\n".join(lines) + "\n", [name for name, g in groups.items() if not g]
 
 
-def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict) -> list[str]:
+def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
+            best_pick, best: str | None) -> list[str]:
     names = ", ".join(f"`{n}`" for n in cited)
     lines = ["# TDT4265 Assignment 3: results", "",
-             INTRO.format(command=report_command(results, out, own_runs), results=results,
+             INTRO.format(command=report_command(results, out, own_runs, best), results=results,
                           which=WHICH[own_runs].format(names=names)),
              "", data_line(shown), ""]
     quick = [short(n) for n, g in shown.items() if quick_look_note(g)]
     if quick:
         lines += [QUICK_LOOK.format(models=", ".join(quick),
                                     were="was" if len(quick) == 1 else "were"), ""]
+    old = [short(n) for n, g in shown.items() if no_test_curve(g)]
+    if old:
+        lines += [NO_TEST_CURVE.format(runs=f"The runs of {', '.join(old)}"), ""]
+    if best_pick:
+        lines += [BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     return lines
 
 
 def _summary(cited: dict, groups: dict) -> list[str]:
     return ["## Summary: ours beside the original report (test accuracy)", "",
-            *summary_markdown(summary_rows(cited, groups))]
+            *summary_markdown(summary_rows(cited, groups)), ""]
+
+
+def _checklist(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
+               best_pick) -> list[str]:
+    answers = _answers(cited, shown, out, drawn, best_pick)
+    return ["## The handout, item by item", "", CHECKLIST, "",
+            "| item | the handout asks | answered by |", "|---|---|---|",
+            *(f"| {item} | {asks} | {answers[item]} |" for item, asks in ITEMS), ""]
+
+
+def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
+             best_pick) -> dict[str, str]:
+    """What answers each item of ITEMS: a link into this file, or missing and its command."""
+    def figure(item: str, runs: str | None = None) -> str:
+        caption, name = FIGURES[item]
+        if figure_there(item, out, drawn):
+            old = [short(n) for n in ([runs] if runs else []) if no_test_curve(shown.get(n, []))]
+            return f"[{name}]({name})" + (" (no test curve: its runs predate it)" if old else "")
+        return "missing: " + _making(cited, item)
+
+    def section(heading: str, name: str) -> str:
+        return f"[{heading}]({anchor(heading)})" if shown.get(name) else \
+            "missing: " + _making(cited, name)
+
+    best = best_pick[0] if best_pick else "the best model"
+    answers = {"code": f"`{ZIP_COMMAND}` writes it (the code, this file and its figures)",
+               "1a": figure("1a", LENET.run_name), "1b": section(H_1B, LENET.run_name),
+               "1c": f"[{H_1C}]({anchor(H_1C)})", "2c": figure("2c", _best_run(best_pick)),
+               "2d": figure("2d", _best_run(best_pick)),
+               "3b": figure("3b", RESNET.run_name), "3c": figure("3c", RESNET.run_name),
+               "3d": figure("3d"), "3e": figure("3e"), "3f": figure("3f"),
+               "3g": figure("3g")}
+    task2 = task2_groups(shown)
+    for item, heading in (("Task 2", H_BAR), ("2a", H_2A), ("2b", H_2B), ("2e", H_2E)):
+        answers[item] = (f"[{heading}]({anchor(heading)})" if task2 else
+                         "missing: " + _making(cited, MODEL21.run_name))
+    if task2 and best_pick:
+        answers["2c"] += f" ({best})" if "missing" not in answers["2c"] else ""
+        answers["2d"] += f" ({best})" if "missing" not in answers["2d"] else ""
+    answers["3a"] = section(H_3A, RESNET.run_name)
+    return answers
+
+
+def _best_run(best_pick) -> str | None:
+    return next((r.run_name for r in TASK2 if best_pick and r.label == best_pick[0]), None)
+
+
+def _making(cited: dict, what: str) -> str:
+    """The command that makes what an item needs: a run, or the visualisation."""
+    if what in ("3e", "3f", "3g"):
+        return f"`{VISUALISATION}` (from a ResNet18 run or its ImageNet weights)"
+    name = {"1a": LENET.run_name, "2c": MODEL21.run_name, "2d": MODEL21.run_name,
+            "3b": RESNET.run_name, "3c": RESNET.run_name, "3d": RESNET.run_name}.get(what, what)
+    spec = cited.get(name) or TASK_OUTPUT_RUNS.get(name, {})
+    return f"`{spec.get('command', '?')}`"
+
+
+H_1B = "1b: final loss and accuracy (best checkpoint)"
+H_1C = "1c: parameters per layer"
+H_2A = "2a: architectures and training details"
+H_2B = "2b: final train, validation and test loss and accuracy"
+H_BAR = "The bar: at least 75 % test accuracy within 10 epochs"
+H_2E = "2e: facts for the discussion"
+H_3A = "3a: hyperparameters"
 
 
 def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
-    lines = ["", "## Task 1: LeNet", "", "### 1c: parameters per layer", "", "```",
-             format_parameter_table(LeNet()), "```", ""]
-    if shown.get(LENET.run_name):
-        _, md = final_table({LENET.label: _one_or_list(shown[LENET.run_name])},
-                            {LENET.label: LENET.original})
-        lines += ["### 1b: final loss and accuracy (best checkpoint)", "", md]
-    return lines + _figures(out, ["Task 1a: loss", "Task 1b: accuracy"], drawn)
+    lines = ["## Task 1: LeNet", "", *_figures(out, ["1a", "1b"], drawn)]
+    group = shown.get(LENET.run_name)
+    if group:
+        _, md = final_table({LENET.label: _one_or_list(group)}, {LENET.label: LENET.original})
+        lines += [f"### {H_1B}", "", md]
+    lines += [f"### {H_1C}", "", "```", format_parameter_table(LeNet()), "```", "",
+              "### LeNet: layers and training details", "", architecture_table(LeNet())]
+    if group:
+        lines += [training_details(group)]
+    return lines
 
 
-def _task2(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: list,
+           results: Path) -> list[str]:
     lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
-    task2 = [r for r in (MODEL21, MODEL22) if shown.get(r.run_name)]
+    task2 = task2_groups(shown)
     if task2:
-        _, md = final_table({r.label: _one_or_list(shown[r.run_name]) for r in task2},
-                            {r.label: r.original for r in task2})
-        lines += ["### 2.2: final train, validation and test loss and accuracy", "", md,
-                  TASK2_TRAIN_COLUMNS, ""]
-    return lines + _figures(out, ["Task 2.3: accuracy", "Task 2.4: loss"], drawn)
+        lines += [f"### {H_2A}", ""]
+        for label, group in task2.items():
+            lines += [f"**{label}: layers**", "", architecture_table(model_of(label, group[0])),
+                      f"**{label}: training details**", "", training_details(group)]
+        _, md = final_table({label: _one_or_list(g) for label, g in task2.items()},
+                            {r.label: r.original for r in TASK2 if r.label in task2})
+        lines += [f"### {H_2B}", "", md, TASK2_TRAIN_COLUMNS, "",
+                  *_bar(task2, others, results)]
+    if best_pick:
+        lines += [f"### 2c, 2d: the best model, {best_pick[0]}", "",
+                  BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
+    lines += _figures(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
+    if task2:
+        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(shown, task2), ""]
+    return lines
 
 
-def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+def _bar(task2: dict, others: list, results: Path) -> list[str]:
+    lines = [f"### {H_BAR}", "", BAR, "",
+             *(f"- {ten_epoch_line(label, group)}" for label, group in task2.items()), ""]
+    missed = [g for g in task2.values()
+              if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
+    reach = [(p, run, at_epoch(run)) for p, run in others
+             if (run.get("config") or {}).get("model") in (MODEL21.key, MODEL22.key)
+             and at_epoch(run) and at_epoch(run)[1] >= BAR_ACCURACY]
+    if missed and reach:
+        lines += [BAR_REACHED_BY, ""] + [
+            f"- `{run_label(results, p)}`: {value:.4f} at epoch {epoch:.1f}, "
+            f"`{shown_command((run.get('config') or {}).get('command', '?'))}`"
+            for p, run, (epoch, value) in reach] + [""]
+    return lines
+
+
+def _facts_task2(shown: dict, task2: dict) -> list[str]:
+    def acc(group, split="test"):
+        return [((r.get("final") or {}).get(split) or {}).get("accuracy") for r in group]
+
+    lines = []
+    for label, group in task2.items():
+        test, train = acc(group), acc(group, "train")
+        best = [(r.get("final") or {}).get("best_epoch") for r in group]
+        lines.append(f"- {label}: test accuracy {format_mean_std(test, 4)}"
+                     + (f" over {len(group)} seeds" if len(group) > 1 else " (one run)")
+                     + f", train {format_mean_std(train, 4)}; best checkpoint at epoch "
+                     f"{format_mean_std(best, 1)} of "
+                     f"{(group[0].get('config') or {}).get('epochs', '?')}; training took "
+                     f"{wall_cell(group)} on {provenance(group)[0]}.")
+    means = {label: (mean_std([a for a in acc(g) if a is not None]), len(g))
+             for label, g in task2.items() if any(a is not None for a in acc(g))}
+    if len(means) == 2:
+        (a, ((ma, sa), na)), (b, ((mb, sb), nb)) = sorted(means.items(),
+                                                          key=lambda kv: -kv[1][0][0])
+        spread = [f"{100 * std:.2f} ({label})" for label, std, n in
+                  ((a, sa, na), (b, sb, nb)) if n > 1]
+        lines.append(f"- {a} is ahead of {b} by {100 * (ma - mb):.2f} points of test accuracy"
+                     + (f"; the seeds' standard deviation, in points: {', '.join(spread)}"
+                        + (", wider than the gap" if ma - mb <= max(sa, sb) else "")
+                        if spread else "; one run each: seed noise unknown") + ".")
+    means = {label: m for label, (m, _) in means.items()}
+    lenet = [a for a in acc(shown.get(LENET.run_name, [])) if a is not None]
+    if lenet and means:
+        lines.append("- Against LeNet's " + f"{mean_std(lenet)[0]:.4f}: " + ", ".join(
+            f"{label} {100 * (m - mean_std(lenet)[0]):+.2f} points" for label, (m, _) in
+            means.items()) + ".")
+    return lines
+
+
+def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pick) -> list[str]:
     lines = ["## Task 3: ResNet18 transfer learning", ""]
-    if shown.get(RESNET.run_name):
-        _, md = final_table({RESNET.label: _one_or_list(shown[RESNET.run_name])})
-        return lines + [md, ""] + _figures(out, [k for k in FIGURES if k.startswith("Task 3")],
-                                           drawn)
-    spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
-    why = spec.get("missing")
-    return lines + [NOT_REPRODUCED.format(why=f": {why}" if why else "",
-                                          command=spec["command"]), ""]
+    group = shown.get(RESNET.run_name)
+    if not group:
+        spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
+        why = spec.get("missing")
+        return lines + [NOT_REPRODUCED.format(why=f": {why}" if why else "",
+                                              command=spec["command"]), ""]
+    _, md = final_table({RESNET.label: _one_or_list(group)})
+    lines += [f"### {H_3A}", "", training_details(group), md, ""]
+    lines += _figures(out, ["3b", "3c", "3d", "3e", "3f", "3g"], drawn)
+    test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
+    best = task2_groups(shown).get(best_pick[0], []) if best_pick else []
+    best_test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in best]
+    facts = [f"- ResNet18: test accuracy {format_mean_std(test, 4)}; "
+             f"{(group[0].get('config') or {}).get('trainable_parameters', 0):,} trainable "
+             f"parameters; {wall_cell(group)} of training on {provenance(group)[0]}."]
+    if best_test and None not in test + best_test:
+        facts.append(f"- Against {best_pick[0]} ({format_mean_std(best_test, 4)}): "
+                     f"{100 * (mean_std(test)[0] - mean_std(best_test)[0]):+.2f} points.")
+    return lines + [FACTS, "", *facts, ""]
 
 
 def _per_class(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
@@ -609,16 +836,23 @@ def _runs_table(results: Path, cited: dict, loaded: dict, own_runs: bool) -> lis
     return lines + ([""] + checks if checks else [])
 
 
-def _other_runs(results: Path, loaded: dict) -> list[str]:
+def _other_run_files(results: Path, loaded: dict) -> list[tuple[Path, dict]]:
+    """Every run file under `results` that no spec shows (variants, comparisons)."""
     known = {p.resolve() for pairs in loaded.values() for p, _ in pairs}
-    rows = []
+    found = []
     for p in sorted(results.rglob("*.json")):
         if p.resolve() in known or p.name == "benchmark.json":
             continue
         try:
-            run = load_run(p)
+            found.append((p, load_run(p)))
         except UserError:
             continue  # not a run
+    return found
+
+
+def _other_runs(results: Path, others: list[tuple[Path, dict]]) -> list[str]:
+    rows = []
+    for p, run in others:
         test = ((run.get("final") or {}).get("test") or {}).get("accuracy")
         device, precision, _, wall = provenance([run])
         status = str(run.get("status", "?")) + (f"; *quick look ({quick_look(run)})*"
@@ -692,6 +926,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "own names (task1_lenet.json, task2_model21.json, ..., or one "
                              "file per seed), each with the command it recorded, instead of "
                              "the runs named in report.py")
+    add_best_model_arg(parser, "2c, 2d and 3d")
     parser.add_argument("--readme-table", action="store_true",
                         help="print README's results table (from the cited runs) and stop")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -713,8 +948,10 @@ def main(args: argparse.Namespace) -> Path | None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
-    drawn = {p.name for p in draw_figures(results, out, cited)}
-    text, missing = build_report(results, out, cited, drawn, own_runs=args.own_runs)
+    with contextlib.nullcontext() if args.own_runs else png_only():  # README's: PNG only
+        drawn = {p.name for p in draw_figures(results, out, cited, best_label(args))}
+    text, missing = build_report(results, out, cited, drawn, own_runs=args.own_runs,
+                                 best=best_label(args))
     path = out / "REPORT.md"
     atomic_write_text(path, text)
     print(f"wrote {path} and {len(drawn)} figures"

@@ -52,8 +52,9 @@ import task1_lenet
 import task2_models
 import task3_resnet
 import task3_visualisation
-from cli import ArgumentParser, add_data_arg, add_device_args, positive_int, run_cli
-from plots import quick_look_note
+from cli import (ArgumentParser, add_best_model_arg, add_data_arg, add_device_args,
+                 positive_int, run_cli)
+from plots import quick_look_note, ten_epoch_line
 from recipes import RECIPES, TASK2
 from runs import find_runs, load_run
 from utils import format_duration
@@ -66,20 +67,22 @@ TRAINING_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                   ("precision", "--precision"), ("channels_last", "--channels-last"),
                   ("cuda_graphs", "--cuda-graphs"), ("subset", "--subset"), ("seed", "--seed"),
                   ("seeds", "--seeds"), ("epochs", "--epochs"),
-                  ("eval_batch_size", "--eval-batch-size"), ("output_dir", "--output-dir"),
+                  ("eval_batch_size", "--eval-batch-size"), ("no_test_curve", "--no-test-curve"),
+                  ("output_dir", "--output-dir"),
                   ("no_progress", "--no-progress"), ("debug", "--debug")]
 VISUALISATION_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                        ("output_dir", "--output-dir"), ("seed", "--seed"), ("debug", "--debug"),
                        ("weights", "--weights")]
-REPORT_FLAGS = [("debug", "--debug")]  # and --results/--output-dir/--own-runs, set in main()
+BEST = [("best_model", "--best-model")]
+REPORT_FLAGS = [("debug", "--debug"), *BEST]  # and --results/--output-dir/--own-runs: main()
 
 # key -> (header title, short name, module, script, flags it gets)
 STEPS = {
     "task1": ("Task 1: LeNet", "Task 1", task1_lenet, "task1_lenet.py", TRAINING_FLAGS),
     "task2": ("Task 2: Model 2.1 and Model 2.2", "Task 2", task2_models, "task2_models.py",
-              TRAINING_FLAGS),
+              TRAINING_FLAGS + BEST),
     "task3": ("Task 3: ResNet18 transfer learning", "Task 3", task3_resnet, "task3_resnet.py",
-              TRAINING_FLAGS + [("weights", "--weights")]),
+              TRAINING_FLAGS + [("weights", "--weights"), *BEST]),
     "task3_visualisation": ("Task 3e-3g: what ResNet18 sees", "Task 3e-3g",
                             task3_visualisation, "task3_visualisation.py", VISUALISATION_FLAGS),
     "report": ("Report: REPORT.md from the saved runs", "report", report, "report.py",
@@ -135,6 +138,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "error while evaluating (default: the scripts', 500, ResNet18 200)")
     add_device_args(parser)  # the task scripts' own definitions; passed on only when given
     parser.set_defaults(device=None, precision=None, channels_last=None, cuda_graphs=None)
+    add_best_model_arg(parser, "2c, 2d and 3d")
+    parser.set_defaults(best_model=None)
+    parser.add_argument("--no-test-curve", action="store_true",
+                        help="do not measure the test split at every check (faster; the "
+                             "handout's figures then lack their test curves)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks of errors (in every step too)")
@@ -185,6 +193,9 @@ def summarise(steps: dict, done: dict, out: Path, skip_line: str) -> tuple[str, 
         lines.append("(quick look: trained on a --subset or for fewer epochs than the task's "
                      "default; not comparable with the report)")
     lines += report.summary_text(rows)
+    lines += ["", "The handout's bar for Task 2 (at least 75 % test accuracy within 10 epochs):"]
+    lines += [ten_epoch_line(recipe.label, groups[recipe.run_name]) for recipe in TASK2
+              if groups.get(recipe.run_name)]
     for key in ("task1", "task2", "task3"):
         if key in done:
             lines += _other_runs_notes(steps[key]["task_args"], done[key]["result"], out)
