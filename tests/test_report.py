@@ -66,7 +66,7 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     assert "0.7200 ± 0.0163 (3 seeds)" in text
     assert "| Model 2.1 | 1.000 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
     assert "Not reproduced yet" in text and "| 0.5" not in text.split("## Task 3")[1].split("## Corr")[0]
-    assert "![Task 2.4: loss](task2_loss.png)" in text
+    assert "![Task 2: loss of both models](task2_loss.png)" in text
     assert "| task2_model22_p0.1 | 0.7800 | finished | `python model22.py` |" in text
 
 
@@ -169,7 +169,8 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
     }
     drawn = {p.name for p in draw_figures(results, out, cited)}
     assert drawn == {"task1_loss.png", "task1_accuracy.png", "task2_accuracy.png",
-                     "task2_loss.png", "confusion_lenet.png"}
+                     "task2_loss.png", "task2c_accuracy.png", "task2d_loss.png",
+                     "confusion_lenet.png"}
     text, missing = build_report(results, out, cited, drawn)
     assert missing == ["task2_model22", "task3_resnet18"]
     assert "| LeNet (Task 1) | 0.9800 ± 0.0000 (3 seeds) | 0.7206 |" in text
@@ -179,7 +180,8 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
             "5,000 val / 10,000 test images | 2026-01-02 (`gpu-2026-01-02/`) | finished | "
             "2m00s each |") in text
     assert "| cat | 0.800 ± 0.000 | - |" in text
-    assert "![LeNet](confusion_lenet.png)" in text and "![Task 2.4: loss](task2_loss.png)" in text
+    assert "![LeNet](confusion_lenet.png)" in text
+    assert "![Task 2: loss of both models](task2_loss.png)" in text
     # the cited command is checked against the recorded one (Model 2.1's lacks --epochs 40)
     assert ("`cpu-2026-01-03/task2_model21` records the command `python task2_models.py "
             "--model 2.1 --data-dir DATA`, which differs") in text

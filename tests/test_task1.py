@@ -31,8 +31,10 @@ def test_task1_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "390,410" in result.stdout and "conv1" in result.stdout
     for name in ("task1_loss.png", "task1_accuracy.png", "task1_lenet.json",
-                 "task1_lenet.pt", "task1_parameters.md"):
+                 "task1_lenet.pt", "task1_parameters.md", "task1_architecture.md",
+                 "task1_loss.pdf", "task1_accuracy.pdf"):
         assert (out / name).stat().st_size > 0, name
+    assert (out / "task1_loss.pdf").read_bytes()[:5] == b"%PDF-"  # vector, for LaTeX
     run = json.loads((out / "task1_lenet.json").read_text())
     assert run["status"] in ("finished", "early_stopped")
     assert len(run["history"]) >= 2

@@ -105,8 +105,12 @@ def test_task2_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "1,438,666" in result.stdout and "419,818" in result.stdout
     for name in ("task2_accuracy.png", "task2_loss.png", "task2_table.md", "task2_model21.json",
-                 "task2_model22.json", "task2_parameters.md"):
+                 "task2_model22.json", "task2_architecture.md", "task2c_accuracy.png",
+                 "task2d_loss.png", "task2c_accuracy.pdf", "task2d_loss.pdf"):
         assert (out / name).stat().st_size > 0, name
+    architecture = (out / "task2_architecture.md").read_text()
+    assert "| 2 | Dropout2D | p = 0.1 |" in architecture and "**1,438,666**" in architecture
+    assert "| learning rate | 0.001 |" in architecture
     m21 = json.loads((out / "task2_model21.json").read_text())
     m22 = json.loads((out / "task2_model22.json").read_text())
     assert (m21["config"]["optimizer"], m21["config"]["lr"], m21["config"]["batch_size"]) == ("SGD", 0.05, 64)

@@ -239,9 +239,9 @@ def test_task3_end_to_end(trained, weights_file, file_state):
     for name in ("task3_accuracy.png", "task3_loss.png", "task3_resnet18.json",
                  "task3_resnet18.pt"):
         assert (out / name).stat().st_size > 0, name
-    # no Model 2.1 run beside it: the comparison is skipped with the command that makes it
+    # no Task 2 run beside it: the comparison is skipped with the command that makes it
     assert not (out / "task3d_loss_comparison.png").exists()
-    assert "python task2_models.py --model 2.1" in result.stdout
+    assert f"python task2_models.py --output-dir {out}" in result.stdout
     assert "NOT ImageNet" in result.stdout
     run = json.loads((out / "task3_resnet18.json").read_text())
     config = run["config"]
@@ -278,7 +278,7 @@ def test_comparison_figure_from_saved_histories(tmp_path, capsys):
     (tmp_path / "task3_resnet18.json").write_text(json.dumps(_run("resnet18", [0.6, 0.5])))
     code, out, _ = cli(task3_resnet, ["--plot-only", "--output-dir", tmp_path], capsys)
     assert code == 0
-    assert "python task2_models.py --model 2.1" in out
+    assert "python task2_models.py --output-dir" in out  # the best of Task 2's runs, once made
     assert not (tmp_path / "task3d_loss_comparison.png").exists()
     (tmp_path / "task2_model21.json").write_text(json.dumps(_run("model21", [1.2, 0.9, 0.8])))
     paths = write_figures(tmp_path)
