@@ -275,6 +275,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", default="plots/benchmark.json", metavar="PATH",
                         help="where the results go, rewritten after each model "
                              "(default: plots/benchmark.json)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no tqdm progress bar while decoding --data-dir")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
@@ -289,7 +291,7 @@ def main(args: argparse.Namespace) -> dict:
     jobs = task_jobs()
     n_needed = (args.warmup + args.steps) * max(jobs[m].batch_size for m in args.models)
     if args.data_dir is not None:
-        arrays = read_cifar10(args.data_dir)
+        arrays = read_cifar10(args.data_dir, progress=not args.no_progress)
         images, labels = arrays.train_images, arrays.train_labels
         data = {"kind": "cifar10 train", "source": arrays.source,
                 "n_images": min(n_needed, len(labels))}

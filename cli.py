@@ -27,8 +27,13 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C, handled: the run is saved. The CLI adds the command that resumes it, exit 130."""
+class Interrupted(Exception):
+    """Ctrl-C, handled: what was done is saved. The CLI adds the command that resumes it and
+    exits 130."""
+
+
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C while training: the run is saved (its JSON and checkpoint)."""
 
     def __init__(self, epoch: float, step: int, saved: tuple):
         super().__init__(f"interrupted at epoch {epoch:.2f} (step {step}); saved "
@@ -80,7 +85,7 @@ def resume_command(args) -> str:
 def explain(err: BaseException, args=None) -> str:
     """The one line a user is shown for a failure of training: what happened, what is saved,
     and which flag to change."""
-    if isinstance(err, TrainingInterrupted):
+    if isinstance(err, Interrupted):
         return f"{err}. Resume with: {resume_command(args)}"
     if isinstance(err, TrainingDiverged):
         return (f"the training loss became NaN or infinite at step {err.step} (epoch "
@@ -150,7 +155,7 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
             raise
         print(f"error: {explain(err)}", file=sys.stderr)
         sys.exit(getattr(err, "exit_code", 1))
-    except TrainingInterrupted as err:
+    except Interrupted as err:
         print(explain(err, args), file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
@@ -213,7 +218,8 @@ def add_device_args(group) -> None:
     group.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="autocast to bf16 or fp16 (with dynamic loss scaling), or plain "
                             "fp32; auto: bf16 on CUDA GPUs of compute capability 8.0 or newer "
-                            "and on CPUs with AVX-512 BF16, else fp32 (docs/GUIDE.md, "
+                            "and on CPUs with native bf16 (AVX512_BF16 or AMX), else fp32 "
+                            "(docs/GUIDE.md, "
                             "'Precision and speed by device') (default: auto)")
     group.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                        help="channels_last memory format for images and convolutions; auto "

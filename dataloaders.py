@@ -198,7 +198,7 @@ def _decode_tree(groups: dict, reader: Callable[[PurePosixPath], bytes], where: 
     out = {}
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc=f"decoding {Path(where).name}", unit="img",
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: not in a log file
     for split in ("train", "test"):
         images, labels = [], []
         for label, cls in enumerate(CLASSES):

@@ -1,7 +1,8 @@
 """The whole assignment from one command: Task 1, Task 2, Task 3 and its figures, REPORT.md.
 
-    python run_all.py                      # CIFAR-10 downloaded by torchvision into data/
+    python run_all.py                      # CIFAR-10 and ResNet18's weights downloaded
     python run_all.py --data-dir PATH --weights PATH/resnet18-f37072fd.pth
+    python run_all.py --resume             # after an interruption: continue where it stopped
 
 Runs, in order, each task script through its own parser and main() (in this process; the
 scripts' flags, defaults and outputs are theirs, see docs/GUIDE.md, "The tasks and their
@@ -9,32 +10,40 @@ flags"):
 
     1. Task 1        python task1_lenet.py
     2. Task 2        python task2_models.py        (Model 2.1 and Model 2.2)
-    3. Task 3        python task3_resnet.py         } only when ResNet18's ImageNet weights
-    4. Task 3e-3g    python task3_visualisation.py  } are found (see below)
+    3. Task 3        python task3_resnet.py         } when ResNet18's ImageNet weights
+    4. Task 3e-3g    python task3_visualisation.py  } are there (see below)
     5. report        python report.py --results DIR --output-dir DIR --own-runs
                                                     -> REPORT.md of these runs, in DIR
 
-The weights are found when --weights PATH is given (the file must be there and hold
-ResNet18's weights: else run_all stops with one line before any task), or when torchvision's
-hub cache holds resnet18-f37072fd.pth ($TORCH_HOME/hub/checkpoints/, default
-~/.cache/torch/hub/checkpoints/). run_all never downloads them: without --weights and without
-the cached file it says in one line that Task 3 is skipped and how to give the weights, and
-runs the rest.
+ResNet18's ImageNet weights are made sure of before Task 1, so that a failed download is
+known before hours of training: --weights PATH (the file must be there and hold ResNet18's
+weights, else run_all stops with one line), else torchvision's hub cache
+($TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth, default ~/.cache/torch/hub/checkpoints/),
+downloading the file into it with torchvision's own hash check when it is not there. Offline,
+it says in one line that Task 3 is skipped and how to give the weights, and runs the rest;
+--skip-task3 skips it on purpose.
 
 Before each step it prints a header with the equivalent command of the task script, after it
-the time it took; at the end a summary: each model's test accuracy beside the original
-report's (a run trained on a --subset or for fewer epochs than its task's default marked as a
-quick look), where the figures and REPORT.md are, and the total time. Each run's JSON records
-that equivalent command, so that it reproduces one step alone; a step interrupted with
-Ctrl-C prints it with --resume.
+the time it took; at the end a summary (report.py's table): each model's test accuracy beside
+the original report's (a run trained on a --subset or for fewer epochs than its task's default
+marked as a quick look), whether each Task 2 model meets the handout's 10-epoch bar, where the
+figures and REPORT.md are, and the total time. Each run's JSON records its step's equivalent
+command, so that it reproduces one step alone.
+
+Interrupted (Ctrl-C saves the run in training; a disconnect or a kill loses at most one check
+interval), `python run_all.py --resume` with the same flags continues the assignment: the
+steps whose runs are finished are not run again, the interrupted one resumes from its last
+check, the rest run. It reads the flags of the interrupted command from `run_all.json` in the
+output folder and refuses others in one line.
 
 Writes to --output-dir (default plots/, which git ignores: the committed evidence is in
-results/) everything the task scripts write there (run JSONs, checkpoints, figures, tables)
-and REPORT.md. Only the flags given here are passed on, so
-each script keeps its own defaults (per model in Task 2) otherwise.
+results/) everything the task scripts write there (run JSONs, checkpoints, figures, tables),
+run_all.json and REPORT.md. Only the flags given here are passed on, so each script keeps its
+own defaults (per model in Task 2) otherwise.
 
 Time: the sum of the tasks, minutes on a GPU, hours on a CPU (measured times of each task:
-README.md, "Results"). `--subset N --epochs 1` is a quick look at the whole pipeline.
+docs/GUIDE.md, "How long it takes"). `--subset 2000 --epochs 2` is a quick look at the whole
+pipeline.
 
 A user error in a step (bad --data-dir, unreadable weights, ...) stops run_all with one line
 on stderr and exit status 1 (2 for usage errors): the steps after it would fail the same way.
@@ -42,6 +51,7 @@ on stderr and exit status 1 (2 for usage errors): the steps after it would fail 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 import time
@@ -52,14 +62,18 @@ import task1_lenet
 import task2_models
 import task3_resnet
 import task3_visualisation
-from cli import (ArgumentParser, add_best_model_arg, add_data_arg, add_device_args,
-                 positive_int, run_cli)
+from cli import (ArgumentParser, Interrupted, UserError, add_best_model_arg, add_data_arg,
+                 add_device_args, positive_int, run_cli)
 from plots import quick_look_note, ten_epoch_line
 from recipes import RECIPES, TASK2
-from runs import find_runs, load_run
+from runner import seed_runs
+from runs import atomic_write_json, ensure_output_dir, find_runs, load_run
 from utils import format_duration
 
 DEFAULT_OUTPUT_DIR = "plots"
+RECORD = "run_all.json"  # the command and flags of the assignment in its output folder
+# run_all's flags that --resume may change: how it runs, not what it makes.
+RESUMABLE = ("resume", "no_progress", "debug", "device", "eval_batch_size", "command")
 
 # run_all's pass-through flags: (attribute, flag). A flag goes to a step only when the user
 # gave it and the step's parser knows it.
@@ -72,27 +86,29 @@ TRAINING_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                   ("no_progress", "--no-progress"), ("debug", "--debug")]
 VISUALISATION_FLAGS = [("data_dir", "--data-dir"), ("device", "--device"),
                        ("output_dir", "--output-dir"), ("seed", "--seed"), ("debug", "--debug"),
-                       ("weights", "--weights")]
+                       ("weights", "--weights"), ("no_progress", "--no-progress")]
 BEST = [("best_model", "--best-model")]
 REPORT_FLAGS = [("debug", "--debug"), *BEST]  # and --results/--output-dir/--own-runs: main()
 
-# key -> (header title, short name, module, script, flags it gets)
+# key -> (header title, short name, module, script, flags it gets, the models it trains)
 STEPS = {
-    "task1": ("Task 1: LeNet", "Task 1", task1_lenet, "task1_lenet.py", TRAINING_FLAGS),
+    "task1": ("Task 1: LeNet", "Task 1", task1_lenet, "task1_lenet.py", TRAINING_FLAGS,
+              [RECIPES["lenet"]]),
     "task2": ("Task 2: Model 2.1 and Model 2.2", "Task 2", task2_models, "task2_models.py",
-              TRAINING_FLAGS + BEST),
+              TRAINING_FLAGS + BEST, TASK2),
     "task3": ("Task 3: ResNet18 transfer learning", "Task 3", task3_resnet, "task3_resnet.py",
-              TRAINING_FLAGS + [("weights", "--weights"), *BEST]),
+              TRAINING_FLAGS + [("weights", "--weights"), *BEST], [RECIPES["resnet18"]]),
     "task3_visualisation": ("Task 3e-3g: what ResNet18 sees", "Task 3e-3g",
-                            task3_visualisation, "task3_visualisation.py", VISUALISATION_FLAGS),
+                            task3_visualisation, "task3_visualisation.py", VISUALISATION_FLAGS,
+                            []),
     "report": ("Report: REPORT.md from the saved runs", "report", report, "report.py",
-               REPORT_FLAGS),
+               REPORT_FLAGS, []),
 }
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    epochs = ", ".join(f"{'Task 1' if r.key == 'lenet' else 'Task 3' if r.key == 'resnet18' else r.label} "
-                       f"{r.epochs}" for r in RECIPES.values())
+    names = {"lenet": "Task 1", "resnet18": "Task 3"}
+    epochs = ", ".join(f"{names.get(r.key, r.label)} {r.epochs}" for r in RECIPES.values())
     parser = ArgumentParser(
         prog="run_all.py",
         description=(
@@ -100,17 +116,17 @@ def get_args_parser() -> argparse.ArgumentParser:
             "  1. Task 1      task1_lenet.py\n"
             "  2. Task 2      task2_models.py (Model 2.1 and Model 2.2)\n"
             "  3. Task 3      task3_resnet.py         } when ResNet18's ImageNet weights\n"
-            "  4. Task 3e-3g  task3_visualisation.py  } are found\n"
+            "  4. Task 3e-3g  task3_visualisation.py  } are there\n"
             "  5. report      report.py --own-runs: REPORT.md of the runs just made\n"
             "then print each model's test accuracy beside the original report's.\n\n"
             "Only the flags given here are passed on: each script keeps its own defaults\n"
             "(per model in Task 2) otherwise. Everything goes to --output-dir.\n"
-            "The weights are found with --weights (a missing or unreadable file stops\n"
-            f"run_all before any task), or as {task3_resnet.IMAGENET_FILE} in torchvision's\n"
-            "hub cache ($TORCH_HOME/hub/checkpoints/). run_all never downloads them: without\n"
-            "--weights and without the cached file it skips Task 3, says how to give them,\n"
-            "and runs the rest.\n"
-            "Time: minutes on a GPU, hours on a CPU (--subset N --epochs 1: a quick look)."),
+            "The weights are made sure of before Task 1: --weights (a missing or unreadable\n"
+            f"file stops run_all), else {task3_resnet.IMAGENET_FILE} in torchvision's hub\n"
+            "cache ($TORCH_HOME/hub/checkpoints/), downloaded into it when it is not there.\n"
+            "Offline, Task 3 is skipped with one line that says how to give the weights.\n"
+            "Interrupted? The same command with --resume continues the assignment.\n"
+            "Time: minutes on a GPU, hours on a CPU (--subset 2000 --epochs 2: a quick look)."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arg(parser)
     parser.add_argument("--output-dir", default=None, metavar="DIR",
@@ -119,8 +135,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="ResNet18 state dict for Task 3 and its figures, e.g. "
                              f"{task3_resnet.IMAGENET_FILE} from {task3_resnet.IMAGENET_URL} "
-                             "(default: torchvision's hub cache; Task 3 is skipped when it "
-                             "is not there)")
+                             "(default: torchvision's hub cache, downloading into it)")
+    parser.add_argument("--skip-task3", action="store_true",
+                        help="do not run Task 3 and its figures (default: run them when the "
+                             "weights are there or can be downloaded)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run_all in --output-dir with the same "
+                             "flags: finished steps are not run again, the interrupted one "
+                             "resumes from its last check")
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="maximum number of epochs of every task, for quick looks "
                              f"(default: each task's own: {epochs})")
@@ -166,26 +188,72 @@ def script_argv(args: argparse.Namespace, flags, parser: argparse.ArgumentParser
 
 
 def weights_found(args: argparse.Namespace) -> tuple[bool, str]:
-    """(whether Task 3 can run, the one line that says why not). Never downloads.
-
-    An unreadable --weights file is a UserError here, before hours of Tasks 1 and 2."""
+    """(whether Task 3 can run, the one line that says why not), before any task: --weights
+    is read (an unreadable file is a UserError here, not after hours of Tasks 1 and 2); else
+    the hub cache's file, downloaded when absent."""
+    if args.skip_task3:
+        return False, "Task 3 skipped (--skip-task3)"
     if args.weights is not None:
         task3_resnet.read_weights_file(args.weights)
         return True, ""
-    if (task3_resnet.hub_checkpoint_dir() / task3_resnet.IMAGENET_FILE).is_file():
-        return True, ""
-    reason = "not given with --weights and not in the torch hub cache; run_all.py never downloads"
-    return False, f"Task 3 skipped: {task3_resnet.missing_weights_message(reason)}"
+    try:
+        task3_resnet.load_resnet18_weights(None, progress=not args.no_progress)
+    except UserError as err:
+        return False, f"Task 3 skipped: {err}"
+    return True, ""
 
 
+# --------------------------------------------------------------------------- resuming
+def recorded_flags(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if k not in RESUMABLE}
+
+
+def check_resume(args: argparse.Namespace, out: Path) -> None:
+    """--resume: the interrupted assignment's record is there and its flags are these."""
+    path = out / RECORD
+    if not path.is_file():
+        raise UserError(f"--resume: no {RECORD} in {out}, so no run_all to continue there; "
+                        "run without --resume (or give the --output-dir it wrote to)",
+                        exit_code=2)
+    try:
+        old = json.loads(path.read_text())["args"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is not run_all's record; run without --resume") from None
+    new = recorded_flags(args)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        raise UserError("--resume with other flags than the interrupted run_all's ("
+                        + ", ".join(f"--{k.replace('_', '-')} was {old.get(k)}" for k in changed)
+                        + "); resume with the same flags or start again in a new --output-dir",
+                        exit_code=2)
+
+
+def step_runs(key: str, task_args: argparse.Namespace) -> list[Path]:
+    """The run files a training step writes (every model and seed)."""
+    out = Path(task_args.output_dir)
+    return [out / f"{recipe.run_name}{getattr(task_args, 'run_suffix', '')}{suffix}.json"
+            for recipe in STEPS[key][5] for _, suffix in seed_runs(task_args)]
+
+
+def finished(paths: list[Path]) -> bool:
+    def done(path: Path) -> bool:
+        try:
+            return load_run(path).get("final") is not None
+        except UserError:
+            return False
+    return bool(paths) and all(done(p) for p in paths)
+
+
+# --------------------------------------------------------------------------- the summary
 def summarise(steps: dict, done: dict, out: Path, skip_line: str) -> tuple[str, dict]:
     """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
     task's default: plots.quick_look) says so in its row."""
     loaded = report.load_groups(out, report.TASK_OUTPUT_RUNS)
     groups = {name: [run for _, run in pairs] for name, pairs in loaded.items()}
-    why = {RECIPES["resnet18"].run_name: "skipped: no ImageNet weights (see above)"} \
-        if skip_line else {}
+    short = ("skipped (--skip-task3)" if "--skip-task3" in skip_line else
+             "skipped: no ImageNet weights (see above)")
+    why = {RECIPES["resnet18"].run_name: short} if skip_line else {}
     rows = report.summary_rows(report.TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
@@ -227,43 +295,62 @@ def _other_runs_notes(task_args: argparse.Namespace, result, out: Path) -> list[
     return notes
 
 
-def main(args: argparse.Namespace) -> dict:
-    start = time.monotonic()
-    out = Path(args.output_dir or DEFAULT_OUTPUT_DIR)
-    found, skip_line = weights_found(args)
-    keys = ["task1", "task2"] + (["task3", "task3_visualisation"] if found else []) + ["report"]
-
-    # Every step's arguments are parsed before anything runs: a flag a script refuses is
-    # found now, not after hours of training.
+# --------------------------------------------------------------------------- the steps
+def plan(args: argparse.Namespace, keys: list[str], out: Path) -> dict:
+    """Every step's arguments, parsed before anything runs (a flag a script refuses is found
+    now, not after hours of training); with --resume a step that has checkpoints resumes."""
     steps = {}
     for key in keys:
-        title, name, module, script, flags = STEPS[key]
-        parser = module.get_args_parser()
-        argv = script_argv(args, flags, parser, script)
+        title, name, module, script, flags, _ = STEPS[key]
+        argv = script_argv(args, flags, module.get_args_parser(), script)
         if key == "report":
             # The runs just made, under the task scripts' own names (not the cited results/);
             # REPORT.md beside them.
             argv = ["--results", str(out), "--output-dir", str(out), "--own-runs", *argv]
+        task_args = module.get_args_parser().parse_args(argv)
+        runs = step_runs(key, task_args) if STEPS[key][5] else []
+        if args.resume and any(p.with_suffix(".pt").is_file() for p in runs):
+            argv.append("--resume")
+            task_args = module.get_args_parser().parse_args(argv)
         steps[key] = {"title": title, "name": name, "module": module, "script": script,
-                      "argv": argv}
-    for step in steps.values():
-        step["task_args"] = step["module"].get_args_parser().parse_args(step["argv"])
+                      "argv": argv, "task_args": task_args, "runs": runs}
+    return steps
 
+
+def main(args: argparse.Namespace) -> dict:
+    start = time.monotonic()
+    out = Path(args.output_dir or DEFAULT_OUTPUT_DIR)
+    if args.skip_task3 and args.weights:
+        raise UserError("--skip-task3 and --weights: give one of them", exit_code=2)
+    if args.resume:
+        check_resume(args, out)
+    ensure_output_dir(out)
+    found, skip_line = weights_found(args)
+    keys = ["task1", "task2"] + (["task3", "task3_visualisation"] if found else []) + ["report"]
+    steps = plan(args, keys, out)
+    atomic_write_json(out / RECORD, {"command": args.command, "args": recorded_flags(args)})
     print(f"run_all: {len(keys)} steps ({', '.join(steps[k]['name'] for k in keys)}), "
-          f"output in {out}/", flush=True)
+          f"output in {out}/" + (" (resuming)" if args.resume else ""), flush=True)
     if skip_line:
         print(skip_line, flush=True)
     done = {}
     for i, key in enumerate(keys, 1):
         step = steps[key]
         command = shlex.join(["python", step["script"], *step["argv"]])
+        if args.resume and finished(step["runs"]):
+            print(f"\n[{i}/{len(keys)}] {step['title']}: finished before "
+                  f"({', '.join(p.name for p in step['runs'])}), not run again", flush=True)
+            continue
         print(f"\n[{i}/{len(keys)}] {step['title']} ({command})", flush=True)
         t0 = time.monotonic()
         try:
             result = step["module"].main(step["task_args"])  # it records its own command
-        except BaseException:
+        except BaseException as err:
             print(f"[{i}/{len(keys)}] {step['name']} stopped after "
                   f"{format_duration(time.monotonic() - t0)}", flush=True)
+            if isinstance(err, KeyboardInterrupt):  # outside a training loop's own Ctrl-C
+                raise Interrupted(f"interrupted in {step['name']}; the steps before it are "
+                                  f"saved in {out}") from None
             raise
         seconds = time.monotonic() - t0
         done[key] = {"command": command, "seconds": seconds, "result": result}

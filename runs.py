@@ -202,6 +202,9 @@ class RunStore:
                             "interrupted run's") from None
         if ckpt["config"].get("started"):  # the run started then, not at this resume
             self.config["started"] = ckpt["config"]["started"]
+        if ckpt["config"].get("command"):  # what made the run; the resume is recorded beside
+            self.config["resumed_with"] = self.config.get("command")
+            self.config["command"] = ckpt["config"]["command"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         saved = ckpt["rng"].get("device")
         if saved is not None and saved["type"] == self.device.type:

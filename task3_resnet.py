@@ -21,6 +21,7 @@ where to get it and where to put it.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -141,11 +142,10 @@ def load_resnet18_weights(path: Path | str | None = None,
         file, name = hub_checkpoint_dir() / IMAGENET_FILE, "torchvision IMAGENET1K_V1"
         if not file.is_file():
             try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-                # torch.hub's own download (what torchvision's weights API calls): checks the
-                # SHA-256 prefix and writes the file only when it is complete.
-                torch.hub.download_url_to_file(IMAGENET_URL, str(file), progress=progress,
-                                               hash_prefix=IMAGENET_SHA256_PREFIX)
+                # torchvision's own download into the hub cache: torch.hub checks the file's
+                # SHA-256 prefix against its name and keeps it only when it is complete.
+                IMAGENET_WEIGHTS.get_state_dict(progress=progress and sys.stderr.isatty(),
+                                                check_hash=True)
             except Exception as err:  # no network, proxy, disk full, hash mismatch
                 text = str(getattr(err, "reason", None) or err)
                 reason = text.splitlines()[0] if text else ""

@@ -136,7 +136,7 @@ def load_model(args, out: Path, found: tuple[Path | None, str] | None = None
                  + f"), started from {weights_label(config)}")
         print(f"fine-tuned checkpoint: {path} ({why})")
         return model.eval(), config, label
-    state, info = load_resnet18_weights(args.weights, progress=True)
+    state, info = load_resnet18_weights(args.weights, progress=not args.no_progress)
     model = ResNet18Transfer(None, ())
     model.fc = nn.Linear(512, 1000)  # the ImageNet head, so that the file loads as it is
     model.load_state_dict(state)
@@ -234,6 +234,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="where the figures go, and where the checkpoint is looked for "
                              "(default: plots)")
     add_device_arg(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
@@ -242,7 +243,7 @@ def main(args: argparse.Namespace) -> list[Path]:
     out = ensure_output_dir(args.output_dir)
     device = get_device(args.device)
     found = find_checkpoint(args, out)  # a --seed that was not trained: said before decoding
-    arrays = read_cifar10(args.data_dir)
+    arrays = read_cifar10(args.data_dir, progress=not args.no_progress)
     n_images = len(arrays.train_labels)
     if args.image_index >= n_images:
         raise UserError(f"--image-index {args.image_index} is out of range: the training split "

@@ -5,8 +5,9 @@
 `len(train) // 2` steps) it records the mean training loss since the last check, the loss
 and accuracy on a fixed subset of the training split, validation loss and accuracy, and test
 loss and accuracy (`test_curve`; never used to choose anything); it keeps the best weights
-(lowest validation loss by default) and stops after `patience` checks without a new best. At the end the best weights are evaluated on the whole training,
-validation and test splits (the test split also per class).
+(lowest validation loss by default) and stops after `patience` checks without a new best.
+At the end the best weights are evaluated on the whole training, validation and test splits
+(the test split also per class).
 
 After every check the run is saved (`runs.RunStore`: the JSON and a checkpoint, atomically),
 so that `--resume` continues a run that was interrupted or killed, losing at most one check
@@ -235,7 +236,8 @@ class Trainer:
                 self.train_batches.set_epoch(epoch)
             start = self.step - epoch * n_batches
             bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch + 1}/{self.epochs}",
-                       unit="batch", leave=False, disable=not self.progress, dynamic_ncols=True)
+                       unit="batch", leave=False, dynamic_ncols=True,
+                       disable=None if self.progress else True)  # None: no bar in a log file
             for batch in self.train_step.batches_from(start):
                 self.train_step(batch)
                 self.step += 1

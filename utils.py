@@ -67,13 +67,40 @@ PRECISION_RULES = {
     "mps (Apple silicon)":
         PrecisionRule("fp32", ("fp32",), "this project runs MPS in fp32 only (its autocast "
                       "and GradScaler have not been run on a Mac); use --precision fp32"),
-    "cpu with AVX-512 BF16 or AMX": PrecisionRule("bf16", ("fp32", "bf16", "fp16")),
+    "cpu with native bf16 (AVX512_BF16 or AMX)": PrecisionRule("bf16", ("fp32", "bf16", "fp16")),
     "cpu without (bf16 and fp16 emulated: slow)": PrecisionRule("fp32", ("fp32", "bf16", "fp16")),
 }
 
 
 def cuda_capability(device: torch.device) -> tuple[int, int]:
     return tuple(torch.cuda.get_device_capability(device))
+
+
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}  # Linux's names of the CPU features
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the OS reports them (Linux: /proc/cpuinfo; else none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags")
+            for flag in line.split(":", 1)[1].split()}
+
+
+def cpu_native_bf16() -> bool:
+    """Whether the CPU computes bf16 itself (AVX512_BF16 or AMX), as PyTorch's CPU probe
+    reports it, else as the OS does. oneDNN's own answer
+    (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) is True on any AVX-512 CPU, also those
+    that only emulate bf16 (Skylake, Cascade Lake), where it is slower than fp32."""
+    probe = getattr(torch._C, "_cpu", None)
+    checks = [getattr(probe, name, None) for name in ("_is_avx512_bf16_supported",
+                                                       "_is_amx_tile_supported")]
+    checks = [check for check in checks if check is not None]
+    if checks:
+        return any(bool(check()) for check in checks)
+    return bool(NATIVE_BF16_FLAGS & cpu_flags())
 
 
 def device_kind(device: torch.device) -> str:
@@ -83,8 +110,7 @@ def device_kind(device: torch.device) -> str:
         return list(PRECISION_RULES)[0 if fast_bf16 else 1]
     if device.type == "mps":
         return list(PRECISION_RULES)[2]
-    fast_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return list(PRECISION_RULES)[3 if fast_bf16 else 4]
+    return list(PRECISION_RULES)[3 if cpu_native_bf16() else 4]
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

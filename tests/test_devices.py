@@ -41,7 +41,11 @@ def fake_mps(monkeypatch):
 
 
 def fake_cpu_bf16(monkeypatch, fast: bool):
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: fast)
+    """A CPU with native bf16 (AVX512_BF16) or without, as PyTorch's CPU probe answers;
+    oneDNN says yes either way (it emulates bf16 on any AVX-512 CPU)."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch._C._cpu, "_is_avx512_bf16_supported", lambda: fast)
+    monkeypatch.setattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)
 
 
 def hardware(**flags):
@@ -89,6 +93,23 @@ def test_cpu_precision(monkeypatch, fast, auto):
     assert hardware(device="cpu").autocast_dtype == auto
     assert hardware(device="cpu", precision="fp16").autocast_dtype == torch.float16
     assert hardware(device="cpu", precision="bf16").autocast_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("flags, auto", [("fpu avx512f avx512bw", None),  # Cascade Lake
+                                         ("fpu avx512f avx512_bf16", torch.bfloat16),
+                                         ("fpu avx512f amx_tile amx_bf16", torch.bfloat16),
+                                         ("fpu sse4_2 avx2", None)])
+def test_without_pytorchs_probe_the_oss_cpu_flags_decide(monkeypatch, flags, auto):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch._C._cpu, name, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(utils, "cpu_flags", lambda: set(flags.split()))
+    assert hardware(device="cpu").autocast_dtype == auto
+
+
+def test_cpu_flags_are_read_from_the_os():
+    flags = utils.cpu_flags()
+    assert isinstance(flags, set) and all(" " not in f for f in flags)
 
 
 def test_every_row_of_the_precision_table_is_reachable(monkeypatch):

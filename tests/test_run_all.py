@@ -5,16 +5,22 @@ run are a freshly initialised torchvision ResNet18 saved here (so the summary mu
 the run did not start from ImageNet weights).
 """
 import json
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
 
 import pytest
 import torch
 import torchvision
 
 import run_all
-from cli import ArgumentParser
-from conftest import run_script, write_image_tree
+from cli import ArgumentParser, run_cli
+from conftest import ROOT, run_script, write_image_tree
 from doccheck import broken_links
 from task3_resnet import IMAGENET_FILE, IMAGENET_URL
 
@@ -32,12 +38,17 @@ def summary_row(stdout: str, label: str) -> str:
     return rows[0]
 
 
+# No network, whatever the machine: a proxy on a closed loopback port refuses at once.
+OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+
+
 def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     out = tmp_path / "out"
     hub = tmp_path / "torch-home"
     result = run_script("run_all.py", "--data-dir", str(tree), "--epochs", "1",
                         "--output-dir", str(out), "--no-progress",
-                        env={"TORCH_HOME": str(hub)})
+                        env={"TORCH_HOME": str(hub), **OFFLINE})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     stdout = result.stdout
@@ -107,44 +118,138 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     assert re.search(r"^total time \d+m\d\ds$", stdout, flags=re.M)
 
 
-def test_with_weights_runs_task3_and_its_figures(tmp_path, tree):
+def run_in_process(argv, capsys):
+    """run_all as its command line runs it, in this process (so a test can patch it):
+    (exit code, stdout, stderr)."""
+    try:
+        run_cli(run_all.main, run_all.get_args_parser(), [str(a) for a in argv])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_failed_download_skips_task_3_before_task_1(tmp_path, tree, monkeypatch, capsys):
+    """No weights in the hub cache and the download fails (as offline): one line, before
+    Task 1, says Task 3 is skipped and how to give the weights; the rest runs."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    tried = []
+
+    def offline(url, dst, *args, **kwargs):
+        tried.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    code, out, err = run_in_process(["--data-dir", tree, "--epochs", "1", "--subset", "40",
+                                     "--output-dir", tmp_path / "out", "--no-progress"], capsys)
+    assert code == 0, err
+    assert tried == [IMAGENET_URL]
+    skipped = out.index("Task 3 skipped: no ImageNet weights for ResNet18 (not in the torch hub "
+                        "cache, and the download failed: URLError: [Errno -3]")
+    assert skipped < out.index("[1/3] Task 1: LeNet (python task1_lenet.py")
+    assert "--weights PATH" in out.splitlines()[[i for i, line in enumerate(out.splitlines())
+                                                 if line.startswith("Task 3 skipped")][0]]
+    assert "skipped: no ImageNet weights" in summary_row(out, "ResNet18")
+    code, out, _ = run_in_process(["--data-dir", tree, "--epochs", "1", "--subset", "40",
+                                   "--skip-task3", "--output-dir", tmp_path / "out2",
+                                   "--no-progress"], capsys)
+    assert code == 0 and tried == [IMAGENET_URL]  # on purpose: no download tried
+    assert "Task 3 skipped (--skip-task3)" in out and "[1/3] Task 1" in out
+
+
+def test_a_download_that_works_runs_task_3_and_its_figures(tmp_path, tree, monkeypatch, capsys):
+    """The download patched to write a stand-in file (a fresh torchvision ResNet18: not the
+    ImageNet file, so never called transfer learning): Task 3 and its figures run."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     torch.manual_seed(0)
-    weights = tmp_path / "resnet18-random.pth"
-    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    stand_in = torchvision.models.resnet18().state_dict()
+
+    def download(url, dst, *args, **kwargs):
+        torch.save(stand_in, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
     out = tmp_path / "out"
-    result = run_script("run_all.py", "--data-dir", str(tree), "--epochs", "1", "--subset", "16",
-                        "--weights", str(weights), "--output-dir", str(out), "--no-progress",
-                        env={"TORCH_HOME": str(tmp_path / "torch-home")})
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    stdout = result.stdout
+    code, stdout, err = run_in_process(["--data-dir", tree, "--epochs", "1", "--subset", "16",
+                                        "--output-dir", out, "--no-progress"], capsys)
+    assert code == 0, err
     assert "Task 3 skipped" not in stdout
     assert "[3/5] Task 3: ResNet18 transfer learning (python task3_resnet.py " in stdout
-    assert f"--subset 16 --epochs 1 --output-dir {out} --no-progress --weights {weights})" in stdout
     assert "[4/5] Task 3e-3g" in stdout and "[5/5] Report" in stdout
-
     run = json.loads((out / "task3_resnet18.json").read_text())
     assert run["config"]["pretrained_source"] == "unverified"
+    assert run["config"]["weights_file"] == str(tmp_path / "torch-home" / "hub" / "checkpoints"
+                                                / IMAGENET_FILE)
     assert run["config"]["data"]["n_train"] <= 16
     for name in ("task3_accuracy.png", "task3_loss.png", "task3d_loss_comparison.png",
                  "task3e_first_layer_activations.png", "task3f_last_layer_activations.png",
                  "task3g_first_layer_filters.png", "REPORT.md"):
         assert (out / name).is_file(), name
     row = summary_row(stdout, "ResNet18")
-    assert "did not start from ImageNet weights" in row and weights.name in row
+    assert "did not start from ImageNet weights" in row and IMAGENET_FILE in row
     assert f"{run['final']['test']['accuracy']:.4f}" not in row.split("0.62")[0]
     assert re.match(r"LeNet\s+\d\.\d{4}, quick look \(--subset 16, 1 of 10 epochs\)\s+0\.7206",
                     summary_row(stdout, "LeNet"))
-    assert "not comparable with the report" in stdout  # --subset/--epochs: a quick look
     # the visualisation found the fine-tuned checkpoint by itself and said which
     assert f"fine-tuned checkpoint: {out / 'task3_resnet18.pt'} (the single run)" in stdout
+
+
+def test_a_missing_weights_file_stops_before_task_1(tmp_path, tree):
+    missing = tmp_path / "nowhere.pth"
+    result = run_script("run_all.py", "--data-dir", str(tree), "--weights", str(missing),
+                        "--output-dir", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert str(missing) in result.stderr and "[1/" not in result.stdout
+
+
+def test_resume_after_ctrl_c_in_task_2_continues_the_assignment(tmp_path):
+    """A real SIGINT in Task 2; `--resume` does not run Task 1 again, resumes Task 2 from its
+    last check and ends with the run files an uninterrupted run_all makes."""
+    tree = write_image_tree(tmp_path / "tree", n_train_per_class=30)
+    argv = ["run_all.py", "--data-dir", str(tree), "--epochs", "3", "--skip-task3",
+            "--no-progress"]
+    whole = run_script(*argv, "--output-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "cut"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+    process = subprocess.Popen([sys.executable, *argv, "--output-dir", str(out)], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "task2_model21.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.01)  # Model 2.1's first check is written: Task 2 is under way
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Resume with: python run_all.py --data-dir" in stderr and \
+        stderr.strip().endswith("--resume"), stderr
+    lenet = (out / "task1_lenet.json").read_bytes()
+    changed = run_script(*argv, "--output-dir", str(out), "--resume", "--epochs", "2")
+    assert changed.returncode == 2 and changed.stderr.count("\n") == 1, changed.stderr
+    assert "--epochs was 3" in changed.stderr
+    resumed = run_script(*argv[:-1], "--output-dir", str(out), "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "[1/3] Task 1: LeNet: finished before (task1_lenet.json), not run again" in \
+        resumed.stdout
+    assert (out / "task1_lenet.json").read_bytes() == lenet  # not run again
+    assert "--resume)" in resumed.stdout.split("[2/3] Task 2")[1].splitlines()[0]
+    for name in ("task1_lenet", "task2_model21", "task2_model22"):
+        a = json.loads((tmp_path / "whole" / f"{name}.json").read_text())
+        b = json.loads((out / f"{name}.json").read_text())
+        assert b["status"] == a["status"] == "finished", name
+        assert [h["step"] for h in b["history"]] == [h["step"] for h in a["history"]], name
+        for x, y in zip(a["history"], b["history"]):
+            assert y["val_loss"] == pytest.approx(x["val_loss"], rel=1e-5), name
+        assert b["final"]["test"]["accuracy"] == a["final"]["test"]["accuracy"], name
+    assert sorted(p.name for p in (tmp_path / "whole").glob("*.json")) == \
+        sorted(p.name for p in out.glob("*.json"))
 
 
 def test_bad_data_dir_is_one_line_and_exit_1(tmp_path):
     out = tmp_path / "out"
     missing = tmp_path / "no-such-data"
     result = run_script("run_all.py", "--data-dir", str(missing), "--output-dir", str(out),
-                        "--no-progress", env={"TORCH_HOME": str(tmp_path / "torch-home")})
+                        "--no-progress", env={"TORCH_HOME": str(tmp_path / "torch-home"),
+                                              **OFFLINE})
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
