@@ -400,6 +400,8 @@ def ten_epoch_line(label: str, run_or_runs) -> str:
                 + (f" (validation accuracy at epoch {vals[-1][0]:.1f}: "
                    f"{format_mean_std([v for _, v in vals], 4)}{seeds})" if vals else ""))
     measured = [t for t in tests if t]
+    short = [r for r in group if r.get("history") and r["history"][-1]["epoch"] < BAR_EPOCHS - 0.01
+             and r.get("status") != "running"]
     reached = sum(v >= BAR_ACCURACY for _, v in measured)
     verdict = ("reaches" if reached == len(measured) else "misses" if not reached else
                f"reaches it in {reached} of {len(measured)} seeds,")
@@ -407,7 +409,10 @@ def ten_epoch_line(label: str, run_or_runs) -> str:
             f"at epoch {max(e for e, _ in measured):.1f} (the last check at or before epoch "
             f"{BAR_EPOCHS}): {verdict} the handout's bar of {BAR_ACCURACY:.2f}"
             + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
-               if len(measured) < len(group) else ""))
+               if len(measured) < len(group) else "")
+            + (f"; {'its runs' if len(group) > 1 else 'it'} trained "
+               f"{max(r['history'][-1]['epoch'] for r in short):.0f} epochs only"
+               if short else ""))
 
 
 def final_table(runs: dict[str, dict | list[dict]],

@@ -61,7 +61,8 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
     # At 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB) in an evaluation
     # batch of 200; the others' 500 would need 2.1 GB for it.
     Recipe("resnet18", "task3_resnet18", "ResNet18", "ResNet18 (Task 3)", "task3_resnet.py",
-           "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth  # on a GPU",
+           "python task3_resnet.py --data-dir DATA  # downloads the ImageNet weights; a GPU is "
+           "advised",
            "Adam", 5e-4, 32, 5, "val_loss", 4, "task3", eval_batch_size=200,
            original={"test": {"accuracy": 0.62}},
            original_note="the report re-initialised the ImageNet weights; other students: "

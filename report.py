@@ -46,37 +46,41 @@ LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "mod
 
 # ================================================================================================
 # THE CITED RUNS: the one place that says which runs REPORT.md cites. Edit here.
-#   run name -> label; files: glob patterns relative to --results (the first pattern that
-#   matches gives the run's files; several files are seeds of one model); command: what made
-#   them, with DATA for the data source and S for the seed; missing: why the run is absent,
-#   when it cannot be made here.
+#   run name -> label; files: glob patterns relative to --results (every file they match;
+#   several files are seeds of one model, in the order of their seeds); command: what made
+#   them, with DATA for the data source and S for the seed; also: other commands the same
+#   runs recorded (a flag then typed that is the default now); missing: why the run is
+#   absent, when it cannot be made here.
 # The default command of each model (README, "Stopping"), as its run files record it.
 # ================================================================================================
 CITED = {
     LENET.run_name: {
         "label": LENET.title,
-        "files": ["cpu-2026-11-27/task1_lenet_seed*.json"],
-        "command": "python task1_lenet.py --patience 0 --seeds 3 --data-dir DATA --no-progress",
+        "files": ["cpu-2026-12-01/task1_lenet_seed*.json"],
+        "command": "python task1_lenet.py --seeds 3 --data-dir DATA --no-progress",
     },
     MODEL21.run_name: {
         "label": MODEL21.title,
         "files": ["h200-2026-11-27/model21-40ep/task2_model21_seed*.json"],
         "command": "python task2_models.py --model 2.1 --epochs 40 --patience 0 --seed S "
-                   "--data-dir DATA --no-progress  # S = 0, 1, 2",
+                   "--data-dir DATA --no-progress  # S = 0, 1, 2, each in a folder of its own",
     },
     MODEL22.run_name: {
         "label": MODEL22.title,
-        "files": ["cpu-2026-11-27/task2_model22.json"],
-        "command": "python task2_models.py --model 2.2 --patience 0 --data-dir DATA "
-                   "--no-progress",
+        "files": ["cpu-2026-11-27/task2_model22.json", "cpu-2026-12-01/seed*/task2_model22.json"],
+        "command": "python task2_models.py --model 2.2 --seed S --data-dir DATA --no-progress  "
+                   "# S = 0, 1, 2, each in a folder of its own",
+        "also": ["python task2_models.py --model 2.2 --patience 0 --data-dir DATA --no-progress"],
     },
     RESNET.run_name: {
         "label": RESNET.title,
         "files": [],
-        "command": "python task3_resnet.py --data-dir DATA --weights resnet18-f37072fd.pth",
+        "command": "python task3_resnet.py --data-dir DATA",
         "missing": "the ImageNet weights cannot be had on the machines these runs were made "
-                   "on (no network; none in the GPU machine's torch hub cache, see "
-                   "h200-2026-11-27/device.txt); run it where the file is",
+                   "on: they have no network to download them, and the GPU run of 2026-11-27 "
+                   "had no ImageNet file (it used a random stand-in, "
+                   "h200-2026-11-27/README.md); on a machine with network the command "
+                   "downloads them",
     },
 }
 
@@ -146,7 +150,9 @@ TASK2_TRAIN_COLUMNS = ("The report's train columns are implausible (a 0.003 loss
 NOT_REPRODUCED = ("**Not reproduced yet.** No run from torchvision's ImageNet weights "
                   "(resnet18-f37072fd.pth) is among the results{why}. Figures from any other "
                   "weights are not transfer-learning results and are left out. Make it with "
-                  "`{command}`, then `python task3_visualisation.py --data-dir DATA`.")
+                  "`{command}`, then `python task3_visualisation.py --data-dir DATA`; or "
+                  "`python run_all.py --data-dir DATA`, which downloads the weights before "
+                  "Task 1.")
 NO_TEST_CURVE = ("**Test curves.** {runs} predate the test curve (checks recorded the test split "
                  "only from 2026-12-01): their figures draw training and validation and say "
                  "so in the legend; their final test numbers are measured as for every run.")
@@ -209,20 +215,25 @@ def _seed_order(path: Path) -> tuple:
 
 
 def cited_files(results: Path, spec: dict) -> list[Path]:
-    """A spec's run files: the runs.find_runs group of its `run_name` (own runs), else the
-    files of the first of its `files` patterns that matches any (seeds in numeric order)."""
+    """A spec's run files: the runs.find_runs group of its `run_name` (own runs), else every
+    file its `files` patterns match (in numeric order of the seeds their names give)."""
     if "run_name" in spec:
         return find_runs(results, spec["run_name"])
-    for pattern in spec.get("files", []):
-        matches = sorted((p for p in results.glob(pattern) if p.is_file()), key=_seed_order)
-        if matches:
-            return matches
-    return []
+    found = {p for pattern in spec.get("files", []) for p in results.glob(pattern) if p.is_file()}
+    return sorted(found, key=_seed_order)
 
 
 def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]]:
-    return {name: [(p, load_run(p)) for p in cited_files(results, spec)]
-            for name, spec in cited.items()}
+    """{run name: [(path, run)]}: the runs of each spec; several seeds of cited files in the
+    order of the seeds they recorded."""
+    groups = {}
+    for name, spec in cited.items():
+        pairs = [(p, load_run(p)) for p in cited_files(results, spec)]
+        if "files" in spec:
+            pairs.sort(key=lambda pair: ((pair[1].get("config") or {}).get("seed", 0),
+                                         _seed_order(pair[0])))
+        groups[name] = pairs
+    return groups
 
 
 def _runs(loaded: dict) -> dict[str, list[dict]]:
@@ -287,10 +298,12 @@ def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
                               if f != "--output-dir")
 
 
-def command_differs(spec_command: str, run: dict) -> str | None:
-    """The run's recorded command (as shown) when it is not the cited one, else None."""
+def command_differs(spec: dict, run: dict) -> str | None:
+    """The run's recorded command (as shown) when it is not the cited one (nor one the spec
+    also accepts), else None."""
     recorded = (run.get("config") or {}).get("command")
-    if not recorded or _normalised(recorded) == _normalised(spec_command):
+    cited = [spec["command"], *spec.get("also", [])]
+    if not recorded or _normalised(recorded) in [_normalised(c) for c in cited]:
         return None
     return shown_command(recorded)
 
@@ -474,7 +487,8 @@ def weights_name(run: dict) -> str:
 
 def summary_markdown(rows) -> list[str]:
     return (["| model | ours | original report | note |", "|---|---|---|---|"]
-            + [f"| {model} | {ours} | {report} | {note} |" for _, model, ours, report, note in rows])
+            + [f"| {model} | {ours} | {report} | {note} |"
+               for _, model, ours, report, note in rows])
 
 
 def summary_text(rows) -> list[str]:
@@ -832,7 +846,7 @@ def _runs_table(results: Path, cited: dict, loaded: dict, own_runs: bool) -> lis
                      f"{wall} |")
         if "files" in spec:  # a citation: the runs' own commands must be the cited one
             checks += [CHECK_CITATION.format(run=run_label(results, p), recorded=differs)
-                       for p, r in pairs if (differs := command_differs(spec["command"], r))]
+                       for p, r in pairs if (differs := command_differs(spec, r))]
     return lines + ([""] + checks if checks else [])
 
 
@@ -891,7 +905,10 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
                          f"| | {original} |")
             continue
         device, precision, torch_version, wall = provenance(group)
-        path, run = loaded[name][0]
+        days = sorted({run_date(results, p, r)[:10] for p, r in loaded[name]})
+        folders = ", ".join(dict.fromkeys(f"`{run_label(results, p).split('/')[0]}/`"
+                                          for p, _ in loaded[name]))
+        date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
 
         def accuracy(split: str) -> str:
             return _no_final(group) or format_mean_std(
@@ -902,7 +919,7 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
                      + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
                      f"{f'{len(group)} seeds' if len(group) > 1 else '1 run'} | "
                      f"`{shown_command(spec['command'])}` | {device}, {precision}, "
-                     f"torch {torch_version}, {run_date(results, path, run)}, {wall} | "
+                     f"torch {torch_version}, {date}, {wall} | "
                      f"{original} |")
     return "\n".join(lines) + "\n"
 

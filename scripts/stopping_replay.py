@@ -19,7 +19,8 @@ epoch, val_loss and val_accuracy. The candidate rules:
   every second one (one version of the course file had the in-epoch check commented out).
 
 A history is full when the run's status is "finished" (it ran to its epoch cap) on all the
-data (a `--subset` run is listed, never judged). On a full history a rule HOLDS when the
+data, with its model's default recipe (a `--subset` run, a `--run-suffix` variant and a run
+of fewer epochs than its task's default are listed, never judged). On a full history a rule HOLDS when the
 validation accuracy of the checkpoint it keeps is within --tolerance (default 0.003) of that
 of the best checkpoint of the whole history by the same metric (val_loss for the course rule). A truncated history (early_stopped, running,
 interrupted, diverged) stops where the run stopped, so its whole-history best is unknown: the
@@ -39,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli import ArgumentParser, UserError, run_cli  # noqa: E402
+from recipes import default_epochs  # noqa: E402
 from runs import atomic_write_text, load_run  # noqa: E402
 
 METRICS = ("val_loss", "val_accuracy")
@@ -137,10 +139,11 @@ class History:
     status: str
     history: list[dict]
     subset: int | None = None  # --subset N: a quick look on part of the data, never judged
+    variant: str | None = None  # not the model's default recipe: why (never judged)
 
     @property
     def full(self) -> bool:
-        return self.status == FULL_STATUS and self.subset is None
+        return self.status == FULL_STATUS and self.subset is None and self.variant is None
 
 
 def judge(h: History, rule: Rule, tolerance: float = TOLERANCE) -> Outcome:
@@ -223,8 +226,14 @@ def _history(run: dict, path: Path, label: str) -> History:
         raise UserError(f"{path} is not a run of this project's Trainer (it needs "
                         "config.model and a history of checks with epoch, val_loss and "
                         "val_accuracy)")
-    subset = ((run.get("config") or {}).get("args") or {}).get("subset")
-    return History(label, model, str(run.get("status", "?")), history, subset)
+    config = run.get("config") or {}
+    args = config.get("args") or {}
+    epochs, default = config.get("epochs") or args.get("epochs"), default_epochs(config)
+    variant = (f"--run-suffix {args['run_suffix']}: a variant" if args.get("run_suffix") else
+               f"{epochs} of its task's {default} epochs" if epochs and default and
+               epochs < default else None)
+    return History(label, model, str(run.get("status", "?")), history, args.get("subset"),
+                   variant)
 
 
 # --------------------------------------------------------------------------- output
@@ -251,8 +260,8 @@ def model_markdown(model: str, histories: list[History], tolerance: float = TOLE
                      f"{_f(c.get('epoch'), '.1f')}, highest val acc "
                      f"{_f(max((x['val_accuracy'] for x in h.history), default=None), '.4f')}"
                      + ("" if h.full else f" (--subset {h.subset}: a quick look, not judged)"
-                        if h.subset is not None else
-                        " (truncated: whole-history best unknown)"))
+                        if h.subset is not None else f" ({h.variant}, not judged)"
+                        if h.variant else " (truncated: whole-history best unknown)"))
     lines += ["", "Each cell: stop epoch / kept checkpoint's epoch: its val acc / Δ to the whole "
               "history's best checkpoint by the same metric / Δ to the history's highest val acc "
               f"/ holds (within {tolerance})", "",
