@@ -94,7 +94,7 @@ def cpu_native_bf16() -> bool:
     reports it, else as the OS does. oneDNN's own answer
     (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) is True on any AVX-512 CPU, also those
     that only emulate bf16 (Skylake, Cascade Lake), where it is slower than fp32."""
-    probe = getattr(torch._C, "_cpu", None)
+    probe = getattr(torch, "cpu", None)
     checks = [getattr(probe, name, None) for name in ("_is_avx512_bf16_supported",
                                                        "_is_amx_tile_supported")]
     checks = [check for check in checks if check is not None]

@@ -44,8 +44,8 @@ def fake_cpu_bf16(monkeypatch, fast: bool):
     """A CPU with native bf16 (AVX512_BF16) or without, as PyTorch's CPU probe answers;
     oneDNN says yes either way (it emulates bf16 on any AVX-512 CPU)."""
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    monkeypatch.setattr(torch._C._cpu, "_is_avx512_bf16_supported", lambda: fast)
-    monkeypatch.setattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: fast, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
 
 
 def hardware(**flags):
@@ -101,7 +101,7 @@ def test_cpu_precision(monkeypatch, fast, auto):
                                          ("fpu sse4_2 avx2", None)])
 def test_without_pytorchs_probe_the_oss_cpu_flags_decide(monkeypatch, flags, auto):
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        monkeypatch.delattr(torch._C._cpu, name, raising=False)
+        monkeypatch.delattr(torch.cpu, name, raising=False)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     monkeypatch.setattr(utils, "cpu_flags", lambda: set(flags.split()))
     assert hardware(device="cpu").autocast_dtype == auto
