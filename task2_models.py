@@ -129,7 +129,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="task2_models.py",
         description="Task 2: train Model 2.1 and Model 2.2 on CIFAR-10; write their figures "
-                    "and the Task 2.2 table.\n\nPer-model defaults:\n" + defaults + "\n"
+                    "and the Task 2 tables (2a, 2b, the 10-epoch bar).\n\n"
+                    "Per-model defaults:\n" + defaults + "\n"
                     "No early stopping by default (--patience 0): replayed over every saved\n"
                     "history, no patience that stops earlier kept the best checkpoint on all of\n"
                     "them (README, 'Stopping'). --epochs, --lr, --batch-size, --patience,\n"

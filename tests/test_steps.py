@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import run_script
+from conftest import Stop, run_script, stop_after
 from dataloaders import TensorBatches
 from steps import GraphedStep, TrainStep, make_step
 from trainer import Trainer
@@ -179,16 +179,8 @@ def _trainer(tmp_path, *, flip_val=False, epochs=3, patience=0, on_check=None, i
 @cuda
 def test_cuda_graph_resume_continues_the_history(tmp_path):
     full = _trainer(tmp_path / "a").train()
-
-    class Stop(BaseException):
-        pass
-
-    def die_after_three(run):
-        if len(run["history"]) == 3:
-            raise Stop
-
     with pytest.raises(Stop):
-        _trainer(tmp_path / "b", on_check=die_after_three).train()
+        _trainer(tmp_path / "b", on_check=stop_after(3)).train()
     run = _trainer(tmp_path / "b", init_seed=99).train(resume=True)
     assert [h["step"] for h in run["history"]] == [h["step"] for h in full["history"]]
     for a, b in zip(run["history"], full["history"]):

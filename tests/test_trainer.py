@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from conftest import Stop, stop_after
 from dataloaders import TensorBatches
 from evaluation import evaluate
 from trainer import Trainer, TrainingDiverged
@@ -151,23 +152,15 @@ def test_resume_continues_exactly(tmp_path):
     """A run stopped after some checks and resumed gives the same history as one that ran
     through (CPU, deterministic)."""
     full = make_trainer(tmp_path / "a", epochs=3, patience=0).train()
-
-    class Stop(BaseException):  # like a kill: not caught as a failing callback
-        pass
-
-    def die_after_three(run):  # on_check comes after the check's checkpoint is written
-        if len(run["history"]) == 3:
-            raise Stop
-
-    part = make_trainer(tmp_path / "b", epochs=3, patience=0, on_check=die_after_three)
+    part = make_trainer(tmp_path / "b", epochs=3, patience=0, on_check=stop_after(3))
     with pytest.raises(Stop):
         part.train()
     resumed = make_trainer(tmp_path / "b", epochs=3, patience=0, init_seed=99)  # weights overwritten
     run = resumed.train(resume=True)
     assert [h["step"] for h in run["history"]] == [h["step"] for h in full["history"]]
-    for a, b in zip(run["history"], full["history"]):
-        assert math.isclose(a["val_loss"], b["val_loss"], rel_tol=1e-6)
-        assert math.isclose(a["train_loss"], b["train_loss"], rel_tol=1e-6)
+    for a, b in zip(run["history"], full["history"]):  # the test curve goes on too
+        for key in ("val_loss", "train_loss", "test_loss", "test_accuracy"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-6), key
     assert math.isclose(run["final"]["test"]["loss"], full["final"]["test"]["loss"], rel_tol=1e-6)
 
 
@@ -261,14 +254,7 @@ def test_the_trainer_needs_nothing_of_its_step_but_the_interface(tmp_path):
     assert [h["fake_field"] for h in run["history"]] == [5, 10, 15, 20]
     assert run["fake_summary"] == 20 and step.done == 20
 
-    class Stop(BaseException):
-        pass
-
-    def stop_after_two(run):
-        if len(run["history"]) == 2:
-            raise Stop
-
-    part, _ = make(tmp_path / "b", on_check=stop_after_two)
+    part, _ = make(tmp_path / "b", on_check=stop_after(2))
     with pytest.raises(Stop):
         part.train()
     resumed, step = make(tmp_path / "b")
