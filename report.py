@@ -639,38 +639,32 @@ def _checklist(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
 def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
              best_pick) -> dict[str, str]:
     """What answers each item of ITEMS: a link into this file, or missing and its command."""
-    def figure(item: str, runs: str | None = None) -> str:
-        caption, name = FIGURES[item]
-        if figure_there(item, out, drawn):
-            old = [short(n) for n in ([runs] if runs else []) if no_test_curve(shown.get(n, []))]
-            return f"[{name}]({name})" + (" (no test curve: its runs predate it)" if old else "")
-        return "missing: " + _making(cited, item)
+    best = next((r for r in TASK2 if best_pick and r.label == best_pick[0]), None)
 
-    def section(heading: str, name: str) -> str:
-        return f"[{heading}]({anchor(heading)})" if shown.get(name) else \
-            "missing: " + _making(cited, name)
+    def figure(item: str, recipe=None) -> str:
+        name = FIGURES[item][1]
+        if not figure_there(item, out, drawn):
+            return "missing: " + _making(cited, item)
+        notes = [recipe.label] if recipe is best and best else []
+        if recipe and no_test_curve(shown.get(recipe.run_name, [])):
+            notes.append("no test curve: its runs predate it")
+        return f"[{name}]({name})" + (f" ({'; '.join(notes)})" if notes else "")
 
-    best = best_pick[0] if best_pick else "the best model"
+    def section(heading: str, run_name: str) -> str:
+        if not shown.get(run_name):
+            return "missing: " + _making(cited, run_name)
+        return f"[{heading}]({anchor(heading)})"
+
     answers = {"code": f"`{ZIP_COMMAND}` writes it (the code, this file and its figures)",
-               "1a": figure("1a", LENET.run_name), "1b": section(H_1B, LENET.run_name),
-               "1c": f"[{H_1C}]({anchor(H_1C)})", "2c": figure("2c", _best_run(best_pick)),
-               "2d": figure("2d", _best_run(best_pick)),
-               "3b": figure("3b", RESNET.run_name), "3c": figure("3c", RESNET.run_name),
-               "3d": figure("3d"), "3e": figure("3e"), "3f": figure("3f"),
-               "3g": figure("3g")}
-    task2 = task2_groups(shown)
+               "1a": figure("1a", LENET), "1b": section(H_1B, LENET.run_name),
+               "1c": f"[{H_1C}]({anchor(H_1C)})", "2c": figure("2c", best),
+               "2d": figure("2d", best), "3a": section(H_3A, RESNET.run_name),
+               "3b": figure("3b", RESNET), "3c": figure("3c", RESNET), "3d": figure("3d"),
+               "3e": figure("3e"), "3f": figure("3f"), "3g": figure("3g")}
+    task2 = next((r.run_name for r in TASK2 if shown.get(r.run_name)), MODEL21.run_name)
     for item, heading in (("Task 2", H_BAR), ("2a", H_2A), ("2b", H_2B), ("2e", H_2E)):
-        answers[item] = (f"[{heading}]({anchor(heading)})" if task2 else
-                         "missing: " + _making(cited, MODEL21.run_name))
-    if task2 and best_pick:
-        answers["2c"] += f" ({best})" if "missing" not in answers["2c"] else ""
-        answers["2d"] += f" ({best})" if "missing" not in answers["2d"] else ""
-    answers["3a"] = section(H_3A, RESNET.run_name)
+        answers[item] = section(heading, task2)
     return answers
-
-
-def _best_run(best_pick) -> str | None:
-    return next((r.run_name for r in TASK2 if best_pick and r.label == best_pick[0]), None)
 
 
 def _making(cited: dict, what: str) -> str:

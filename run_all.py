@@ -309,7 +309,7 @@ def plan(args: argparse.Namespace, keys: list[str], out: Path) -> dict:
             argv = ["--results", str(out), "--output-dir", str(out), "--own-runs", *argv]
         task_args = module.get_args_parser().parse_args(argv)
         runs = step_runs(key, task_args) if STEPS[key][5] else []
-        if args.resume and any(p.with_suffix(".pt").is_file() for p in runs):
+        if args.resume and any((p.parent / f"{p.name[:-5]}.pt").is_file() for p in runs):
             argv.append("--resume")
             task_args = module.get_args_parser().parse_args(argv)
         steps[key] = {"title": title, "name": name, "module": module, "script": script,
