@@ -211,8 +211,13 @@ def weights_label(config: dict) -> str:
     "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
     if config.get("pretrained_source") == "imagenet":
         return "ImageNet weights (IMAGENET1K_V1)"
-    name = Path(str(config.get("weights_file") or config.get("weights", "?"))).name
-    return f"weights: {name}, NOT ImageNet"
+    return f"weights: {weights_file_name(config) or '?'}, NOT ImageNet"
+
+
+def weights_file_name(config: dict) -> str:
+    """The file name of the weights a ResNet18 run started from, '' when it recorded none."""
+    weights = config.get("weights_file") or config.get("weights")
+    return Path(str(weights)).name if weights else ""
 
 
 def _first(run_or_runs) -> dict:

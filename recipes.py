@@ -82,6 +82,12 @@ def by_run_name(run_name: str) -> Recipe | None:
     return None
 
 
+def task2_label(choice: str | None) -> str | None:
+    """The label of the Task 2 model a `--model`/`--best-model` value names; None for
+    "auto", "both" or None."""
+    return next((r.label for r in TASK2 if r.choice == choice), None)
+
+
 def default_epochs(config: dict) -> int | None:
     """How many epochs a run's task trains by default: recorded in the run's config since
     2026-12-01 (`default_epochs`), else this table's, by the config's model key."""

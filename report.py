@@ -34,8 +34,9 @@ from dataloaders import CLASSES
 from plots import (BAR_ACCURACY, COMPARISON_FIGURE, at_epoch, best_model, confusion_counts,
                    draw_task1, draw_task2, draw_task3, draw_task3d, final_table,
                    format_mean_std, mean_std, per_class_table, plot_confusion, png_only,
-                   quick_look, quick_look_note, ten_epoch_line, training_details)
-from recipes import RECIPES, TASK2, by_run_name
+                   quick_look, quick_look_note, ten_epoch_line, training_details,
+                   weights_file_name)
+from recipes import RECIPES, TASK2, by_run_name, task2_label
 from runs import atomic_write_text, find_runs, load_run
 from task1_lenet import LeNet
 from task2_models import model_of
@@ -316,12 +317,6 @@ def report_command(results: Path, out: Path, own_runs: bool, best: str | None = 
                        *(["--best-model", choice] if choice else [])])
 
 
-def best_label(args: argparse.Namespace) -> str | None:
-    """The label of the Task 2 model --best-model names, None for auto."""
-    return next((r.label for r in TASK2 if r.choice == getattr(args, "best_model", None)),
-                None)
-
-
 def recorded_commands(group: list[dict]) -> str:
     """The commands a group's runs recorded (seeds of one command: one), as shown."""
     commands = dict.fromkeys(shown_command((r.get("config") or {}).get("command") or "?")
@@ -464,7 +459,7 @@ def summary_rows(cited: dict, groups: dict[str, list[dict]], why_missing: dict |
         if not group:
             ours = (why_missing or {}).get(name) or f"missing: `{spec['command']}`"
         elif name == RESNET.run_name and not is_imagenet(group):
-            weights = weights_name(group[0])
+            weights = weights_file_name(group[0].get("config") or {})
             ours = ("not reproduced yet (the saved run did not start from ImageNet weights"
                     + (f": {weights}" if weights else "") + ")")
         else:
@@ -476,13 +471,6 @@ def summary_rows(cited: dict, groups: dict[str, list[dict]], why_missing: dict |
         rows.append((name, spec["label"], ours, "-" if report is None else str(report),
                      recipe.original_note if recipe else ""))
     return rows
-
-
-def weights_name(run: dict) -> str:
-    """The file name of the weights a ResNet18 run started from, '' when it recorded none."""
-    config = run.get("config") or {}
-    weights = config.get("weights_file") or config.get("weights")
-    return Path(str(weights)).name if weights else ""
 
 
 def summary_markdown(rows) -> list[str]:
@@ -509,11 +497,13 @@ def task2_groups(shown: dict) -> dict[str, list[dict]]:
 
 
 def draw_figures(results: Path, out: Path, cited: dict | None = None,
-                 best: str | None = None) -> list[Path]:
+                 best: str | None = None, loaded: dict | None = None) -> list[Path]:
     """Every figure REPORT.md embeds that run files can give, drawn into `out` (`best`: the
-    Task 2 model --best-model chose, a label; None: the best validation accuracy)."""
+    Task 2 model --best-model chose, a label; None: the best validation accuracy; `loaded`:
+    `load_groups`' answer, when the caller has it)."""
     cited = CITED if cited is None else cited
-    groups = shown_groups(_runs(load_groups(results, cited)))
+    loaded = load_groups(results, cited) if loaded is None else loaded
+    groups = shown_groups(_runs(loaded))
     paths = []
     if groups.get(LENET.run_name):
         paths += draw_task1(_one_or_list(groups[LENET.run_name]), out)
@@ -570,7 +560,8 @@ def no_test_curve(group: list[dict]) -> bool:
 # --------------------------------------------------------------------------- the report
 def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
                  drawn: set[str] | None = None, own_runs: bool | None = None,
-                 best: str | None = None) -> tuple[str, list[str]]:
+                 best: str | None = None, loaded: dict | None = None
+                 ) -> tuple[str, list[str]]:
     """REPORT.md's text and the list of missing runs.
 
     `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
@@ -578,13 +569,14 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
     `draw_figures` made (None: embed whatever figure files are in `output_dir`); `own_runs`:
     the specs name the task scripts' own runs (default: when `cited` is TASK_OUTPUT_RUNS),
     for the sentence that says so and the command that rebuilds the file; `best`: the Task 2
-    model --best-model chose (a label; None: the best validation accuracy).
+    model --best-model chose (a label; None: the best validation accuracy); `loaded`:
+    `load_groups`' answer, when the caller has it.
     """
     results = Path(results)
     out = Path(output_dir) if output_dir is not None else results
     cited = CITED if cited is None else cited
     own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
-    loaded = load_groups(results, cited)
+    loaded = load_groups(results, cited) if loaded is None else loaded
     groups = _runs(loaded)
     shown = shown_groups(groups)
     task2 = task2_groups(shown)
@@ -959,10 +951,11 @@ def main(args: argparse.Namespace) -> Path | None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
+    best, loaded = task2_label(args.best_model), load_groups(results, cited)  # read once
     with contextlib.nullcontext() if args.own_runs else png_only():  # README's: PNG only
-        drawn = {p.name for p in draw_figures(results, out, cited, best_label(args))}
+        drawn = {p.name for p in draw_figures(results, out, cited, best, loaded)}
     text, missing = build_report(results, out, cited, drawn, own_runs=args.own_runs,
-                                 best=best_label(args))
+                                 best=best, loaded=loaded)
     path = out / "REPORT.md"
     atomic_write_text(path, text)
     print(f"wrote {path} and {len(drawn)} figures"

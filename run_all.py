@@ -187,20 +187,21 @@ def script_argv(args: argparse.Namespace, flags, parser: argparse.ArgumentParser
     return argv
 
 
-def weights_found(args: argparse.Namespace) -> tuple[bool, str]:
-    """(whether Task 3 can run, the one line that says why not), before any task: --weights
-    is read (an unreadable file is a UserError here, not after hours of Tasks 1 and 2); else
-    the hub cache's file, downloaded when absent."""
+def weights_found(args: argparse.Namespace) -> tuple[str, str]:
+    """Why Task 3 cannot run: (the one line that says so, the summary's words for it), both
+    "" when it can. Decided before any task: --weights is read (an unreadable file is a
+    UserError here, not after hours of Tasks 1 and 2); else the hub cache's file, downloaded
+    when absent."""
     if args.skip_task3:
-        return False, "Task 3 skipped (--skip-task3)"
+        return "Task 3 skipped (--skip-task3)", "skipped (--skip-task3)"
     if args.weights is not None:
         task3_resnet.read_weights_file(args.weights)
-        return True, ""
+        return "", ""
     try:
         task3_resnet.load_resnet18_weights(None, progress=not args.no_progress)
     except UserError as err:
-        return False, f"Task 3 skipped: {err}"
-    return True, ""
+        return f"Task 3 skipped: {err}", "skipped: no ImageNet weights (see above)"
+    return "", ""
 
 
 # --------------------------------------------------------------------------- resuming
@@ -245,15 +246,13 @@ def finished(paths: list[Path]) -> bool:
 
 
 # --------------------------------------------------------------------------- the summary
-def summarise(steps: dict, done: dict, out: Path, skip_line: str) -> tuple[str, dict]:
+def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, dict]:
     """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
     task's default: plots.quick_look) says so in its row."""
     loaded = report.load_groups(out, report.TASK_OUTPUT_RUNS)
     groups = {name: [run for _, run in pairs] for name, pairs in loaded.items()}
-    short = ("skipped (--skip-task3)" if "--skip-task3" in skip_line else
-             "skipped: no ImageNet weights (see above)")
-    why = {RECIPES["resnet18"].run_name: short} if skip_line else {}
+    why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
     rows = report.summary_rows(report.TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
@@ -325,8 +324,8 @@ def main(args: argparse.Namespace) -> dict:
     if args.resume:
         check_resume(args, out)
     ensure_output_dir(out)
-    found, skip_line = weights_found(args)
-    keys = ["task1", "task2"] + (["task3", "task3_visualisation"] if found else []) + ["report"]
+    skip_line, skipped = weights_found(args)
+    keys = ["task1", "task2"] + ([] if skipped else ["task3", "task3_visualisation"]) + ["report"]
     steps = plan(args, keys, out)
     atomic_write_json(out / RECORD, {"command": args.command, "args": recorded_flags(args)})
     print(f"run_all: {len(keys)} steps ({', '.join(steps[k]['name'] for k in keys)}), "
@@ -357,13 +356,13 @@ def main(args: argparse.Namespace) -> dict:
         print(f"[{i}/{len(keys)}] {step['name']} done in {format_duration(seconds)} "
               f"({format_duration(time.monotonic() - start)} so far)", flush=True)
 
-    text, numbers = summarise(steps, done, out, skip_line)
+    text, numbers = summarise(steps, done, out, skipped)
     total = time.monotonic() - start
     print(text)
     print(f"total time {format_duration(total)}")
     return {"steps": {k: {"command": d["command"], "seconds": d["seconds"]}
                       for k, d in done.items()},
-            "task3_skipped": not found, "accuracy": numbers,
+            "task3_skipped": bool(skipped), "accuracy": numbers,
             "report": str(out / "REPORT.md"), "total_s": total}
 
 

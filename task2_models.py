@@ -38,7 +38,7 @@ import torch.nn as nn
 from architecture import architecture_table
 from cli import ArgumentParser, UserError, add_best_model_arg, add_common_args, run_cli
 from plots import draw_task2, final_table, ten_epoch_line, training_details
-from recipes import TASK2
+from recipes import TASK2, task2_label
 from runner import Job, run_jobs
 from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
 from utils import format_duration
@@ -158,12 +158,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def best_label(args: argparse.Namespace) -> str | None:
-    """The label --best-model names, None for auto (the best validation accuracy)."""
-    choice = getattr(args, "best_model", "auto")
-    return None if choice in (None, "auto") else MODELS[choice].label
-
-
 def model_of(label: str, run: dict) -> nn.Module:
     """The model (`label`: Model 2.1 or 2.2) a run trained, rebuilt from the flags it
     recorded (for the 2a table)."""
@@ -242,7 +236,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     if args.plot_only:
         if not out.is_dir():
             raise UserError(f"--output-dir {out} does not exist; nothing to redraw")
-        paths, text = write_outputs(out, args.run_suffix, best_label(args))
+        paths, text = write_outputs(out, args.run_suffix, task2_label(args.best_model))
         print(text)
         print("wrote " + ", ".join(map(str, paths)))
         return {}
@@ -251,7 +245,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     ensure_output_dir(out)
     for n in model_names(args):  # Task 2a's layer tables (with the training details after)
         print(f"{MODELS[n].label}: layers (2a)\n{architecture_table(build_model(n, args))}")
-    best = best_label(args)
+    best = task2_label(args.best_model)
     if best is not None and best not in {MODELS[n].label for n in model_names(args)} \
             and best not in task2_runs(out, args.run_suffix):
         raise UserError(f"--best-model: {best} is not trained by this command and has no run "

@@ -32,7 +32,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from cli import (ArgumentParser, UserError, add_best_model_arg, add_common_args, positive_int,
                  run_cli)
 from plots import COMPARISON_FIGURE, draw_task3, draw_task3d, weights_label
-from recipes import RECIPES, TASK2
+from recipes import RECIPES, TASK2, task2_label
 from runner import Job, run_jobs
 from runs import file_sha256, find_runs, load_run
 
@@ -214,11 +214,6 @@ class ResNet18Transfer(ResNet):
         return self
 
 
-def best_label(args: argparse.Namespace) -> str | None:
-    """The Task 2 model --best-model names (its label), None for auto."""
-    return next((r.label for r in TASK2 if r.choice == args.best_model), None)
-
-
 def check_image_size(size: int | None) -> None:
     """--image-size: the network's input side, at least CIFAR-10's 32 (None: the recipe's)."""
     if size is not None and size < 32:
@@ -304,7 +299,7 @@ def jobs(args: argparse.Namespace, imagenet_state: dict | None,
 
 def main(args: argparse.Namespace) -> dict[str, dict]:
     out = Path(args.output_dir)
-    best = best_label(args)
+    best = task2_label(args.best_model)
     if args.plot_only:
         paths = write_figures(out, args.run_name, best=best)
         print("wrote " + ", ".join(map(str, paths)))
