@@ -1,11 +1,22 @@
-"""Tables that describe a model, read from the `nn.Module` itself: its parameters per layer
-(Task 1c) and its layers as the handout's Table 1 lays them out (Task 2a).
+"""What a model is made of, read from the `nn.Module` itself: its parameters per layer
+(Task 1c) and its layers as the handout's Table 1 lays them out (Task 2a); and the one
+weight initialisation the models share (`xavier_init_`).
 
 Nothing here imports the rest of the project.
 """
 from __future__ import annotations
 
 import torch
+
+
+def xavier_init_(model: torch.nn.Module) -> torch.nn.Module:
+    """Xavier-uniform convolution weights and zero convolution biases; nothing else."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    return model
 
 
 def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:

@@ -45,6 +45,7 @@ class Job:
     optimizer: str  # "SGD" or "Adam", the course's, with PyTorch's defaults otherwise
     lr: float
     batch_size: int
+    weight_decay: float = 0.0  # L2 penalty of the optimizer (the course used none)
     config: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     epochs: int | None = None
@@ -71,14 +72,15 @@ class Job:
                    stop_metric=flag("early_stop_metric", recipe.stop_metric))
 
 
-def make_optimizer(kind: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(kind: str, model: nn.Module, lr: float, weight_decay: float = 0.0
+                   ) -> torch.optim.Optimizer:
     """SGD (no momentum, as the course) or Adam (default betas and eps) over the parameters
-    that train."""
+    that train; `weight_decay` adds that L2 penalty's gradient (lambda * w) to each."""
     params = [p for p in model.parameters() if p.requires_grad]
     if kind == "SGD":
-        return torch.optim.SGD(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if kind == "Adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r}")
 
 
@@ -113,20 +115,21 @@ def setup_run(args) -> Hardware:
     return hardware
 
 
-def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None
-             ) -> dict[str, dict]:
+def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None,
+             loaded: dict[tuple, CifarData] | None = None) -> dict[str, dict]:
     """Train every job for every seed of --seed/--seeds; {run name: run}.
 
     Each model's initialisation is seeded by itself (not by what ran before it); the data
-    is loaded once per seed, batch size and data options.
+    is loaded once per seed, batch size and data options (`loaded`: a dict that keeps it
+    across calls, for a command that calls this once per run).
     """
     check_resume(args, run_names(args, jobs))
     hardware = setup_run(args)
     runs = {}
+    loaded = {} if loaded is None else loaded
     for seed, suffix in seed_runs(args):
-        loaded: dict[tuple, CifarData] = {}
         for job in jobs:
-            key = (job.batch_size, tuple(sorted(job.data.items())))
+            key = (seed, job.batch_size, tuple(sorted(job.data.items())))
             if key not in loaded:
                 loaded[key] = load_cifar10(
                     args.data_dir, job.batch_size, seed=seed, device=hardware.device,
@@ -136,13 +139,15 @@ def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = No
             data = loaded[key]
             seed_everything(seed)
             model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
-            optimizer = make_optimizer(job.optimizer, model, job.lr)
+            optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay)
             stopping = {"stop_metric": job.stop_metric or args.early_stop_metric,
                         "patience": args.patience if job.patience is None else job.patience,
                         "epochs": job.epochs or args.epochs}
             config = make_config(args, hardware, data.info, seed=seed,
                                  parameters=parameter_table(model)[1], optimizer=job.optimizer,
-                                 lr=job.lr, batch_size=job.batch_size, **stopping, **job.config)
+                                 lr=job.lr, batch_size=job.batch_size, **stopping,
+                                 **({"weight_decay": job.weight_decay} if job.weight_decay
+                                    else {}), **job.config)
             runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
                                               run_name=job.run_name + suffix, config=config,
                                               on_check=on_check, **stopping)

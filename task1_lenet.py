@@ -29,7 +29,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from architecture import architecture_table, format_parameter_table
+from architecture import architecture_table, format_parameter_table, xavier_init_
 from cli import ArgumentParser, add_common_args, run_cli
 from plots import draw_task1, training_details
 from recipes import RECIPES
@@ -41,21 +41,53 @@ RECIPE = RECIPES["lenet"]  # SGD, lr 0.05, batch 64, 10 epochs, the best val_los
 
 class LeNet(nn.Module):
     """LeNet-like network of Task 1. Input N×3×32×32, output N×10 logits (the softmax is
-    the loss's)."""
+    the loss's).
 
-    def __init__(self, num_classes: int = 10):
+    The defaults are Task 1's network (390,410 parameters; layer names conv1-3, pool1-3,
+    dense1-2, which its checkpoints hold). The keyword arguments change one thing at a time,
+    as the handout's Task 2 suggests trying (task2_experiments.py):
+    `kernel_size` 3 or 5 (padding keeps the size); `channels` of the three blocks;
+    `downsample` "pool" (max-pool 2x2) or "stride" (the block's last convolution has stride
+    2, no pooling); `batchnorm`: BatchNorm after each convolution and after the first dense
+    layer, before its ReLU; `convs_per_block` 1 or 2 (conv-relu-conv-relu-pool);
+    `dropout` p > 0: Dropout(p) before each dense layer; `init` "default" (PyTorch's) or
+    "xavier" (uniform convolution weights, zero biases).
+    """
+
+    def __init__(self, num_classes: int = 10, *, kernel_size: int = 5,
+                 channels: tuple[int, int, int] = (32, 64, 128), downsample: str = "pool",
+                 batchnorm: bool = False, convs_per_block: int = 1, dropout: float = 0.0,
+                 init: str = "default"):
         super().__init__()
+        if downsample not in ("pool", "stride") or init not in ("default", "xavier"):
+            raise ValueError(f"downsample {downsample!r}, init {init!r}")
         layers = OrderedDict()
-        channels = [3, 32, 64, 128]
-        for i in range(3):  # 32x32 -> 16 -> 8 -> 4
-            layers[f"conv{i + 1}"] = nn.Conv2d(channels[i], channels[i + 1], 5, padding=2)
-            layers[f"relu{i + 1}"] = nn.ReLU()
-            layers[f"pool{i + 1}"] = nn.MaxPool2d(2)
+        in_ch = 3
+        for i, out_ch in enumerate(channels, start=1):  # 32x32 -> 16 -> 8 -> 4
+            for j in range(convs_per_block):
+                tag = str(i) if convs_per_block == 1 else f"{i}_{j + 1}"
+                stride = 2 if downsample == "stride" and j == convs_per_block - 1 else 1
+                layers[f"conv{tag}"] = nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride,
+                                                 padding=kernel_size // 2)
+                if batchnorm:
+                    layers[f"bn{tag}"] = nn.BatchNorm2d(out_ch)
+                layers[f"relu{tag}"] = nn.ReLU()
+                in_ch = out_ch
+            if downsample == "pool":
+                layers[f"pool{i}"] = nn.MaxPool2d(2)
         layers["flatten"] = nn.Flatten()   # 128x4x4 = 2048
-        layers["dense1"] = nn.Linear(128 * 4 * 4, 64)
+        if dropout:
+            layers["dropout1"] = nn.Dropout(dropout)
+        layers["dense1"] = nn.Linear(in_ch * 4 * 4, 64)
+        if batchnorm:
+            layers["bn4"] = nn.BatchNorm1d(64)
         layers["relu4"] = nn.ReLU()
+        if dropout:
+            layers["dropout2"] = nn.Dropout(dropout)
         layers["dense2"] = nn.Linear(64, num_classes)
         self.layers = nn.Sequential(layers)
+        if init == "xavier":
+            xavier_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from architecture import architecture_table
+from architecture import architecture_table, xavier_init_
 from cli import ArgumentParser, UserError, add_best_model_arg, add_common_args, run_cli
 from plots import draw_task2, final_table, ten_epoch_line, training_details
 from recipes import TASK2, task2_label
@@ -55,16 +55,6 @@ def conv_relu_bn(in_ch: int, out_ch: int, kernel_size: int, dropout: float = 0.0
         layers.append(nn.Dropout2d(dropout))
     layers.append(nn.BatchNorm2d(out_ch))
     return layers
-
-
-def xavier_init_(model: nn.Module) -> nn.Module:
-    """Xavier-uniform convolution weights and zero convolution biases; nothing else."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-    return model
 
 
 class Model21(nn.Module):

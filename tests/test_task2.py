@@ -6,7 +6,8 @@ import torch.nn as nn
 
 from conftest import run_script, write_image_tree
 from recipes import RECIPES
-from task2_models import Model21, Model22, xavier_init_
+from architecture import xavier_init_
+from task2_models import Model21, Model22
 from architecture import parameter_table
 from plots import final_table
 
