@@ -1,0 +1,115 @@
+"""Tables as data, rendered twice: a `Table` (title, header, rows of cells, notes) is built once
+where its numbers are known, and `to_markdown` / `to_latex` write it for REPORT.md and
+REPORT.tex (and the task scripts' tables), so both hold the same text.
+
+Cells are strings, already formatted (the renderers never format a number, so Markdown and
+LaTeX cannot differ); None is shown as "-". A column whose cells all read as numbers is
+right-aligned. In a cell, `code` spans become monospace in LaTeX; every other character that
+LaTeX treats specially is escaped.
+
+Nothing here imports the rest of the project.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+NUMBER = re.compile(r"^[-+−]?[\d.,]+(e[-+]?\d+)?( ?± ?[\d.,]+)?\s*%?( \(\d+\))?$")
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%",
+                 "#": r"\#", "&": r"\&", "$": r"\$", "~": r"\textasciitilde{}",
+                 "^": r"\textasciicircum{}"}
+# Characters pdflatex's default input encoding does not know, as math.
+LATEX_SYMBOLS = {"±": r"\ensuremath{\pm}", "×": r"\ensuremath{\times}",
+                 "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}", "−": "-",
+                 "→": r"\ensuremath{\rightarrow}", "✓": "yes", "✗": "no", "…": r"\ldots{}",
+                 "–": "--", "—": "---", "≈": r"\ensuremath{\approx}"}
+
+
+@dataclass
+class Table:
+    """header: column names; rows: one list of cells (str or None) per row, as long as the
+    header; notes: sentences printed under the table."""
+    header: list[str]
+    rows: list[list[str | None]]
+    title: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        for row in self.rows:
+            if len(row) != len(self.header):
+                raise ValueError(f"a row of {len(row)} cells under {len(self.header)} "
+                                 f"columns: {row}")
+
+    def column(self, name: str) -> list[str | None]:
+        i = self.header.index(name)
+        return [row[i] for row in self.rows]
+
+    def numeric(self) -> list[bool]:
+        """Which columns hold numbers only (right-aligned)."""
+        return [bool(cells) and all(c is None or NUMBER.match(c) for c in cells)
+                and any(c is not None for c in cells)
+                for cells in zip(*self.rows)] if self.rows else [False] * len(self.header)
+
+
+def cell(value: str | None) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+# --------------------------------------------------------------------------- Markdown
+def to_markdown(table: Table, *, title_level: int = 0) -> str:
+    """A GitHub Markdown table; the title as bold text (or a heading of `title_level`)."""
+    def md(text: str) -> str:
+        return cell(text).replace("|", r"\|").replace("\n", " ")
+
+    lines = []
+    if table.title:
+        lines += [("#" * title_level + " " if title_level else "**") + table.title
+                  + ("" if title_level else "**"), ""]
+    lines.append("| " + " | ".join(md(h) for h in table.header) + " |")
+    lines.append("|" + "|".join("---:" if right else "---" for right in table.numeric()) + "|")
+    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in table.rows]
+    if table.notes:
+        lines += [""] + [note for note in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- LaTeX
+def latex_escape(text: str) -> str:
+    """`text` as LaTeX prints it literally; `code` spans in monospace."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick is a character
+        parts = [str(text)]
+    out = []
+    for i, part in enumerate(parts):
+        escaped = "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch) or ch for ch in part)
+        out.append(rf"\texttt{{{escaped}}}" if i % 2 else escaped)
+    return "".join(out)
+
+
+def to_latex(table: Table, *, label: str = "", float_spec: str = "H") -> str:
+    """A booktabs `table` float: numeric columns right-aligned, text columns left (the widest
+    text column wraps when the table would be wider than the page)."""
+    numeric = table.numeric()
+    widths = [max([len(cell(h))] + [len(cell(r[i])) for r in table.rows])
+              for i, h in enumerate(table.header)]
+    wide = sum(widths) > 90
+    text_cols = [i for i, right in enumerate(numeric) if not right]
+    wrap = max(text_cols, key=lambda i: widths[i]) if wide and text_cols else None
+    spec = "".join("r" if right else (r"p{0.42\linewidth}" if i == wrap else "l")
+                   for i, right in enumerate(numeric))
+    lines = [rf"\begin{{table}}[{float_spec}]", r"\centering", r"\small"]
+    if table.title:
+        lines.append(rf"\caption{{{latex_escape(table.title)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
+    lines += [r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+              rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+              " & ".join(latex_escape(cell(h)) for h in table.header) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(cell(c)) for c in row) + r" \\" for row in table.rows]
+    lines += [r"\bottomrule", r"\end{tabular}}"]
+    if table.notes:
+        lines.append(r"\par\smallskip\begin{minipage}{\linewidth}\footnotesize")
+        lines += [latex_escape(note) + r"\par" for note in table.notes]
+        lines.append(r"\end{minipage}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
