@@ -7,6 +7,7 @@ Nothing here imports the rest of the project but the table of the models (recipe
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Callable, Sequence
 
@@ -79,7 +80,11 @@ def resume_command(args) -> str:
     command = getattr(args, "command", None)
     if not command:
         return "the same command and --resume"
-    return " ".join([t for t in command.split() if t != "--resume"] + ["--resume"])
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not a command this project recorded: keep it as it is
+        return f"{command} --resume"
+    return shlex.join([w for w in words if w != "--resume"] + ["--resume"])
 
 
 def explain(err: BaseException, args=None) -> str:
@@ -124,14 +129,14 @@ def is_out_of_memory(err: BaseException | None) -> bool:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (what is wrong, where to look), exit 2,
     and the parsed arguments carry the command they came from (`args.command`: "python
-    <prog> <arguments>", what a run records and what resumes it). Give `prog`, the script's
+    <prog> <arguments>", quoted as a shell needs it, what a run records and what resumes it). Give `prog`, the script's
     file name, so that a parser used by another script (run_all.py) records its own."""
 
     def parse_known_args(self, args=None, namespace=None):
         argv = sys.argv[1:] if args is None else list(args)
         parsed, extras = super().parse_known_args(argv, namespace)
         if getattr(parsed, "command", None) is None:
-            parsed.command = " ".join(["python", self.prog, *argv])
+            parsed.command = shlex.join(["python", self.prog, *argv])
         return parsed, extras
 
     def error(self, message: str):

@@ -18,7 +18,7 @@ from architecture import parameter_table
 from cli import UserError
 from dataloaders import CifarData, load_cifar10
 from recipes import Recipe
-from runs import ensure_output_dir
+from runs import ensure_output_dir, keep_previous_run
 from steps import make_step
 from trainer import Trainer
 from utils import Hardware, format_duration, make_config, resolve_hardware, seed_everything
@@ -183,6 +183,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
         # The command had other runs to resume (check_resume); this one had not started yet.
         print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
         resume = False
+    if not resume:  # a new run never overwrites an earlier one of the same name
+        kept = keep_previous_run(run_path)
+        if kept is not None:
+            print(f"{run_name}: the earlier run in {run_path.parent} is kept in "
+                  f"{kept.parent}/{kept.name[:-5]}.* (--resume continues a run instead)")
     if len(data.train) == 0:
         raise UserError("the training split has no batches; use a larger --subset or a "
                         "smaller --batch-size", exit_code=2)

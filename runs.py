@@ -1,16 +1,21 @@
 """Run files on disk: atomic writes, reading a saved run or checkpoint, finding a command's
 runs in a folder.
 
-A run is `<name>.json` (config, history, final; the single source of every figure and table)
-and `<name>.pt` (a checkpoint dict for --resume and the visualisation), both written
-atomically so that a kill during a write leaves the previous file intact.
+A run is `<name>.json` (config, history, final; the single source of every figure and table),
+`<name>.metrics.csv` (the history as a table: one row per check, one column per key) and
+`<name>.pt` (a checkpoint dict for --resume and the visualisation), all written atomically
+so that a kill during a write leaves the previous file intact.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
+import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -65,6 +70,49 @@ def atomic_torch_save(obj, path: Path | str) -> None:
             f.flush()
             os.fsync(f.fileno())
     atomic_write(path, write)
+
+
+def metrics_csv(history: list[dict]) -> str:
+    """The history as CSV: one row per check, one column per key (in the order the keys
+    first appear; a key a check lacks is an empty cell)."""
+    columns = list(dict.fromkeys(k for entry in history for k in entry))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+RUN_SUFFIXES = (".json", ".metrics.csv", ".pt")
+
+
+def keep_previous_run(run_path: Path | str) -> Path | None:
+    """Move an earlier run's files (`<name>.json`, `.metrics.csv`, `.pt`) into
+    `previous/<name>-<date it started>.*` beside them, so that a new run of the same name
+    never overwrites it; the moved JSON's path, or None when there was no earlier run."""
+    run_path = Path(run_path)
+    old = [run_path.parent / f"{run_path.name}{s}" for s in RUN_SUFFIXES]
+    if not any(p.is_file() for p in old):
+        return None
+    started = None
+    try:
+        started = json.loads(old[0].read_text())["config"]["started"]
+    except Exception:  # a broken or foreign JSON is kept all the same
+        pass
+    if not isinstance(started, str) or not started:
+        newest = max(p.stat().st_mtime for p in old if p.is_file())
+        started = datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds")
+    stamp = "".join(c for c in started[:19] if c.isalnum() or c == "T").replace("T", "-")
+    folder = run_path.parent / "previous"
+    folder.mkdir(exist_ok=True)
+    base, n = f"{run_path.name}-{stamp}", 1
+    while any((folder / f"{base}{s}").exists() for s in RUN_SUFFIXES):
+        n += 1
+        base = f"{run_path.name}-{stamp}-{n}"
+    for path, suffix in zip(old, RUN_SUFFIXES):
+        if path.is_file():
+            shutil.move(str(path), folder / f"{base}{suffix}")
+    return folder / f"{base}.json"
 
 
 def read_checkpoint(path: Path | str) -> dict:
@@ -159,16 +207,22 @@ class RunStore:
     def checkpoint_path(self) -> Path:
         return self.run_path.parent / f"{self.run_path.name}.pt"
 
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_path.parent / f"{self.run_path.name}.metrics.csv"
+
     def save(self, run: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
              state: dict) -> None:
         """Write the checkpoint (model, optimizer, `state`, config, RNG states: the CPU's and
-        the run's device's, CUDA's current device or MPS), then the run JSON."""
+        the run's device's, CUDA's current device or MPS), then the metrics CSV (rewritten
+        from the whole history, so a resumed run's continues it) and the run JSON."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type != "cpu":
             rng["device"] = {"type": self.device.type, "state": get_rng_state(self.device)}
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config,
                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            **state, "rng": rng}, self.checkpoint_path)
+        atomic_write_text(self.metrics_path, metrics_csv(run.get("history") or []))
         atomic_write_json(self.json_path, run)
 
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -197,9 +198,33 @@ def make_config(args, hardware: Hardware, data_info: dict, **extra) -> dict:
               "channels_last": hardware.channels_last, "cuda_graphs": hardware.cuda_graphs,
               "data": data_info, "environment": environment(),
               "command": getattr(args, "command", None), **extra}
+    code = code_version()
+    if code is not None:
+        config["code"] = code
     # Plain JSON types only (torch.__version__ is a str subclass that weights_only=True
     # checkpoints refuse), so the config goes into the JSON and the checkpoint alike.
     return json.loads(json.dumps(config, default=str))
+
+
+def code_version(folder: Path | str | None = None) -> dict | None:
+    """{"commit": the checked-out commit, "dirty": whether tracked or new files differ from
+    it} of the git checkout holding `folder` (default: this project's code), or None when
+    that is not a git checkout or git is missing or fails (never an error)."""
+    folder = Path(folder) if folder is not None else Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--verify", "HEAD")
+    if not commit or not commit.strip():
+        return None
+    status = git("status", "--porcelain", "--untracked-files=normal")
+    return {"commit": commit.strip(), "dirty": bool(status and status.strip())}
 
 
 def seed_everything(seed: int) -> None:

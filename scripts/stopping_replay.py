@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli import ArgumentParser, UserError, run_cli  # noqa: E402
-from recipes import default_epochs  # noqa: E402
+from recipes import RECIPES, default_epochs  # noqa: E402
 from runs import atomic_write_text, load_run  # noqa: E402
 
 METRICS = ("val_loss", "val_accuracy")
@@ -48,8 +48,7 @@ PATIENCES = (4, 6, 8, 10, 12, 16, 20)
 TOLERANCE = 0.003
 COURSE_COUNT = 4  # the course's early_stop_count
 FULL_STATUS = "finished"
-MODEL_LABELS = {"lenet": "LeNet", "model21": "Model 2.1", "model22": "Model 2.2",
-                "resnet18": "ResNet18"}
+MODEL_LABELS = {key: recipe.label for key, recipe in RECIPES.items()}  # in the table's order
 
 
 @dataclass(frozen=True)
