@@ -46,6 +46,7 @@ import torch
 import torch.nn as nn
 
 from architecture import parameter_table
+from comparison import write_experiment_tables
 from cli import (ArgumentParser, TrainingDiverged, UserError, add_data_arg, add_device_args,
                  positive_int, run_cli)
 from recipes import RECIPES
@@ -231,6 +232,12 @@ def parallel_count(args) -> int:
     return count
 
 
+def worker_threads(count: int) -> int:
+    """CPU threads of each of `count` processes side by side: an equal share of the cores
+    (two PyTorch processes each using every core slow each other down many times over)."""
+    return max(1, (os.cpu_count() or 1) // count) if count > 1 else torch.get_num_threads()
+
+
 # ------------------------------------------------------------------------- estimate
 def seconds_per_run(variant: Variant, hardware, epochs: int, n_train: int,
                     steps: int = 3) -> float:
@@ -335,6 +342,9 @@ def run_workers(args, count: int) -> None:
         codes = [w.wait() for w in workers]
     for thread in threads:
         thread.join(timeout=5)
+    for path in claims.iterdir():
+        path.unlink()
+    claims.rmdir()
     failed = [code for code in codes if code != 0]
     if 130 in failed or -2 in failed:
         raise KeyboardInterrupt
@@ -359,7 +369,7 @@ def main(args: argparse.Namespace) -> None:
     todo = [(v, args.seed + i) for i in range(args.seeds) for v in variants]
     if args.worker is not None:
         if get_device(args.device).type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // count))
+            torch.set_num_threads(worker_threads(count))
         train_pending(args, todo, claims=folder / ".claims")
         return
     ensure_output_dir(folder)
@@ -372,8 +382,12 @@ def main(args: argparse.Namespace) -> None:
     pending = [(v, s) for v, s in todo if states[(v.name, s)] != "done"]
     hardware = resolve_hardware(args)
     n_train = min(45000, args.subset or 45000)
+    threads = torch.get_num_threads()
+    if hardware.device.type == "cpu":  # timed as each process will run: its share of cores
+        torch.set_num_threads(worker_threads(count))
     timed = {v.name: seconds_per_run(v, hardware, args.epochs, n_train)
              for v in {v.name: v for v, _ in pending}.values()}
+    torch.set_num_threads(threads)
     total = sum(timed[v.name] for v, _ in pending)
     print(f"{len(todo)} runs: {len(todo) - len(pending)} finished already, {len(pending)} to "
           f"train; about {format_duration(total / count)} on {hardware.device.type} "
@@ -388,8 +402,12 @@ def main(args: argparse.Namespace) -> None:
 
 
 def write_tables(args) -> None:
-    from comparison import write_experiment_tables
-    write_experiment_tables(experiments_dir(args.output_dir), list(VARIANTS.values()))
+    """The comparison tables and figure from every run in the folder (comparison.py)."""
+    folder = experiments_dir(args.output_dir)
+    if not folder.is_dir():
+        raise UserError(f"{folder} does not exist: no experiments to tabulate; train them "
+                        "first: python task2_experiments.py")
+    write_experiment_tables(folder, list(VARIANTS.values()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,207 @@
+"""task2_experiments.py and comparison.py: the variants, the pairing over seeds, the paired
+intervals and verdicts, the ranking, and the command's handling of finished, interrupted and
+unknown runs, on tiny data the tests write."""
+import json
+import math
+
+import pytest
+import torch
+
+import comparison
+import runner
+import task2_experiments as exp
+from architecture import parameter_table
+from comparison import Paired, claim_verdict, measures, paired, ranked_table, verdict
+from conftest import run_script, write_image_tree
+from runner import make_optimizer
+from task1_lenet import LeNet
+
+
+def test_lenet_defaults_are_task1s_network():
+    model = LeNet()
+    assert parameter_table(model)[1] == 390_410
+    assert [name for name, _ in model.named_parameters()] == [
+        f"layers.{layer}.{kind}" for layer in ("conv1", "conv2", "conv3", "dense1", "dense2")
+        for kind in ("weight", "bias")]
+    assert [name for name, _ in model.layers.named_children()] == [
+        "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3", "pool3",
+        "flatten", "dense1", "relu4", "dense2"]
+
+
+@pytest.mark.parametrize("name", list(exp.VARIANTS))
+def test_every_variant_builds_and_trains_a_step(name):
+    variant = exp.VARIANTS[name]
+    torch.manual_seed(0)
+    model = variant.build()
+    job = variant.job(0, 10)
+    optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay)
+    before = [p.detach().clone() for p in model.parameters()]
+    images, labels = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    loss = torch.nn.functional.cross_entropy(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    assert model(images).shape == (4, 10) and math.isfinite(loss.item())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert job.epochs == 10 and job.patience == 0 and job.run_name == f"{name}_seed0"
+
+
+def test_variants_change_what_they_say():
+    v = exp.VARIANTS
+    assert v["lenet-l2"].job(0, 10).weight_decay == exp.L2
+    assert v["lenet-adam"].job(0, 10).optimizer == "Adam"
+    assert v["model21-adam"].job(0, 10).optimizer == "Adam"
+    assert v["model22"].job(0, 10).batch_size == 32 and v["lenet"].job(0, 10).batch_size == 64
+    convs = [m for m in v["lenet-3x3"].build().modules() if isinstance(m, torch.nn.Conv2d)]
+    assert {c.kernel_size for c in convs} == {(3, 3)}
+    strided = v["lenet-strided"].build()
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in strided.modules())
+    assert parameter_table(v["lenet-double"].build())[1] > parameter_table(LeNet())[1]
+    assert all(b.baseline in v for b in v.values() if b.baseline)
+
+
+def test_interval_and_verdict_by_hand():
+    # diffs 0.01, 0.02, 0.03: mean 0.02, sd 0.01, t(0.975, 2) = 4.303
+    p = Paired((0, 1, 2), (0.01, 0.02, 0.03))
+    assert p.mean == pytest.approx(0.02)
+    assert p.half_width == pytest.approx(4.303 * 0.01 / math.sqrt(3))
+    assert p.interval[0] < 0 < p.interval[1]
+    assert verdict(p) == "not distinguishable at 3 seeds"
+    q = Paired((0, 1, 2), (0.020, 0.021, 0.019))  # sd 0.001: interval 0.02 +- 0.0025
+    assert q.interval == pytest.approx((0.02 - 4.303 * 0.001 / math.sqrt(3),
+                                        0.02 + 4.303 * 0.001 / math.sqrt(3)))
+    assert verdict(q) == "better" and verdict(Paired((0, 1), (-0.02, -0.021))) == "worse"
+    assert verdict(Paired((0,), (0.5,))) == "one seed: no interval"
+    assert claim_verdict(q, 1) == "supported" and claim_verdict(q, -1) == "contradicted"
+    assert claim_verdict(p, 0) == "holds: no difference found"
+    assert claim_verdict(q, 0) == "does not hold: a difference"
+
+
+def _run(variant, seed, accs, val_losses=None, metric="val_loss", tests=None):
+    """A run dict whose history has one check per half epoch with these validation
+    accuracies."""
+    history = []
+    for i, acc in enumerate(accs):
+        loss = val_losses[i] if val_losses else 2 - acc
+        history.append({"epoch": 0.5 * (i + 1), "step": i + 1, "train_loss": 1.0,
+                        "val_loss": loss, "val_accuracy": acc,
+                        "test_accuracy": tests[i] if tests else acc - 0.01,
+                        "test_loss": loss})
+    return {"config": {"seed": seed, "stop_metric": metric, "parameters": 10,
+                       "experiment": {"variant": variant}},
+            "history": history, "final": {}, "status": "finished",
+            "timings": {"train_s": 60.0}}
+
+
+def test_measures_read_the_test_split_only_at_the_check_validation_chose():
+    accs = [0.5 + 0.015 * i for i in range(20)]  # 0.70 first passed at check 15 (0.71)
+    tests = [0.3] * 20
+    tests[3] = 0.99  # the best test accuracy, at a check validation does not choose
+    m = measures(_run("lenet", 0, accs, tests=tests))
+    assert m["test_acc"] == 0.3                      # the last check has the lowest val loss
+    assert m["val_acc_2"] == pytest.approx(accs[3])  # epoch 2.0 is the 4th check
+    assert m["first_070"] == pytest.approx(7.5)
+    assert m["roughness"] == pytest.approx(0.015)
+    assert m["test_acc_10"] == 0.3
+
+
+def test_ranking_puts_the_largest_gain_first():
+    base = [0.6] * 20
+    runs = {}
+    for name, shift in (("lenet", 0.0), ("lenet-bn", 0.05), ("lenet-half", -0.02),
+                        ("lenet-3x3", 0.01)):
+        runs[name] = {s: measures(_run(name, s, [a + shift + 0.001 * s for a in base]))
+                      for s in range(3)}
+    table = ranked_table(list(exp.VARIANTS.values()), runs, "ladder", "t")
+    assert table.column("variant") == ["lenet-bn", "lenet-3x3", "lenet-half"]
+    assert table.column("verdict")[0] == "better" and table.column("verdict")[2] == "worse"
+    assert paired(runs, "lenet-bn", "lenet", "test_acc").mean == pytest.approx(0.05)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_image_tree(tmp_path_factory.mktemp("exp-data") / "tree", n_train_per_class=12,
+                            n_test_per_class=3)
+
+
+def _command(data, out, *extra):
+    return ["task2_experiments.py", "--data-dir", str(data), "--output-dir", str(out),
+            "--epochs", "1", "--seeds", "1", "--no-progress", "--device", "cpu", *extra]
+
+
+def test_unknown_variant_is_one_line(tmp_path):
+    result = run_script(*_command(tmp_path, tmp_path, "--only", "lenet", "nope"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "nope" in result.stderr
+    assert "lenet-bn" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_names_every_variant_with_its_parameters():
+    result = run_script("task2_experiments.py", "--list")
+    assert result.returncode == 0
+    for name in exp.VARIANTS:
+        assert f"\n{name} " in result.stdout
+    assert "390,410" in result.stdout and "1,438,666" in result.stdout
+
+
+def test_finished_runs_are_skipped_and_interrupted_ones_resumed(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    first = run_script(*_command(tiny_data, out, "--only", "lenet", "lenet-l2"))
+    assert first.returncode == 0, first.stderr
+    folder = out / "experiments"
+    runs = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    assert set(runs) == {"lenet_seed0", "lenet-l2_seed0"}
+    assert runs["lenet-l2_seed0"]["config"]["weight_decay"] == exp.L2
+    assert runs["lenet_seed0"]["config"]["experiment"]["baseline"] is None
+    assert (folder / "experiments.md").is_file() and (folder / "experiments_gain.png").is_file()
+    stamp = (folder / "lenet_seed0.json").stat().st_mtime_ns
+
+    again = run_script(*_command(tiny_data, out, "--only", "lenet", "lenet-l2"))
+    assert again.returncode == 0 and "2 finished already, 0 to train" in again.stdout
+    assert (folder / "lenet_seed0.json").stat().st_mtime_ns == stamp
+
+    # An interrupted run: its JSON and checkpoint say interrupted, before the final
+    # evaluation.
+    path, ckpt_path = folder / "lenet-l2_seed0.json", folder / "lenet-l2_seed0.pt"
+    run = json.loads(path.read_text())
+    run["status"], run["final"] = "interrupted", None
+    path.write_text(json.dumps(run))
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    ckpt["trainer"]["status"], ckpt["trainer"]["final"] = "interrupted", None
+    torch.save(ckpt, ckpt_path)
+    refused = run_script(*_command(tiny_data, out, "--only", "lenet", "lenet-l2"))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0
+    resumed = run_script(*_command(tiny_data, out, "--only", "lenet", "lenet-l2", "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(resuming)" in resumed.stdout and "1 to train" in resumed.stdout
+    assert json.loads(path.read_text())["final"] is not None
+
+
+def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_data, tmp_path,
+                                                                        monkeypatch):
+    seen = {}
+    real_fit = runner.fit
+
+    def spy(model, optimizer, data, args, hardware, *, run_name, **kw):
+        images, labels = next(iter(data.train))
+        seen[run_name] = {"val": data.info["n_val"], "first": (images.clone(), labels.clone()),
+                          "conv1": next(model.parameters()).detach().clone()}
+        return real_fit(model, optimizer, data, args, hardware, run_name=run_name, **kw)
+
+    monkeypatch.setattr(runner, "fit", spy)
+    args = exp.get_args_parser().parse_args(_command(tiny_data, tmp_path)[1:] + [
+        "--only", "lenet", "lenet-l2", "lenet-xavier", "--seeds", "2"])
+    exp.main(args)
+    for seed in (0, 1):
+        base = seen[f"lenet_seed{seed}"]
+        for other in ("lenet-l2", "lenet-xavier"):
+            run = seen[f"{other}_seed{seed}"]
+            assert torch.equal(run["first"][0], base["first"][0])
+            assert torch.equal(run["first"][1], base["first"][1])
+        assert torch.equal(seen[f"lenet-l2_seed{seed}"]["conv1"], base["conv1"])
+        assert not torch.equal(seen[f"lenet-xavier_seed{seed}"]["conv1"], base["conv1"])
+    assert not torch.equal(seen["lenet_seed0"]["first"][1], seen["lenet_seed1"]["first"][1])
+    tables, runs = comparison.experiment_tables(tmp_path / "experiments",
+                                                list(exp.VARIANTS.values()))
+    assert set(runs) == {"lenet", "lenet-l2", "lenet-xavier"}
+    assert all(len(seeds) == 2 for seeds in runs.values())
