@@ -1,12 +1,15 @@
 """What a model is made of, read from the `nn.Module` itself: its parameters per layer
 (Task 1c) and its layers as the handout's Table 1 lays them out (Task 2a); and the one
-weight initialisation the models share (`xavier_init_`).
+weight initialisation the models share (`xavier_init_`). Both tables are `Table` data, for
+REPORT.md and REPORT.tex alike.
 
-Nothing here imports the rest of the project.
+Nothing here imports the rest of the project but tables.py.
 """
 from __future__ import annotations
 
 import torch
+
+from tables import Table, to_markdown
 
 
 def xavier_init_(model: torch.nn.Module) -> torch.nn.Module:
@@ -34,15 +37,23 @@ def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
     return rows, sum(r["total"] for r in rows)
 
 
-def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
+def parameter_data(model: torch.nn.Module, title: str = "") -> Table:
+    """Task 1c: weights, biases and their total per layer, and the model's total."""
     rows, total = parameter_table(model)
-    width = max([len(r["layer"]) for r in rows] + [5])
+    return Table(["layer", "type", "weights", "biases", "total"],
+                 [[r["layer"], r["type"], f"{r['weights']:,}", f"{r['biases']:,}",
+                   f"{r['total']:,}"] for r in rows] + [["total", "", "", "", f"{total:,}"]],
+                 title=title)
+
+
+def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
+    """Task 1c's table as fixed-width text (the console's)."""
+    table = parameter_data(model)
+    widths = [max(len(c) for c in [h, *table.column(h)]) for h in table.header]
     lines = [title] if title else []
-    lines.append(f"{'layer':<{width}}  {'type':<12} {'weights':>10} {'biases':>8} {'total':>10}")
-    for r in rows:
-        lines.append(f"{r['layer']:<{width}}  {r['type']:<12} {r['weights']:>10,} "
-                     f"{r['biases']:>8,} {r['total']:>10,}")
-    lines.append(f"{'total':<{width}}  {'':<12} {'':>10} {'':>8} {total:>10,}")
+    lines += [("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths)))).rstrip()
+              for row in [table.header, *table.rows]]
     return "\n".join(lines)
 
 
@@ -118,13 +129,18 @@ def _kernel(module) -> str:
     return "-"
 
 
-def architecture_table(model: torch.nn.Module, input_shape=(1, 3, 32, 32)) -> str:
-    """Task 2a's table of a model (Markdown), from `layer_rows`, with its parameter total."""
+def architecture_data(model: torch.nn.Module, input_shape=(1, 3, 32, 32), title: str = ""
+                      ) -> Table:
+    """Task 2a's table of a model, from `layer_rows`, with its parameter total."""
     rows = layer_rows(model, input_shape)
-    lines = ["| layer | type | filters / units | activation | kernel, stride, padding | "
-             "output | parameters |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['layer']} | {r['type']} | {r['units']} | {r['activation']} | "
-              f"{r['kernel']} | {r['output']} | {r['parameters']:,} |" for r in rows]
     total = sum(r["parameters"] for r in rows)
-    lines.append(f"| | **total** | | | | | **{total:,}** |")
-    return "\n".join(lines) + "\n"
+    return Table(["layer", "type", "filters / units", "activation", "kernel, stride, padding",
+                  "output", "parameters"],
+                 [[str(r["layer"]), r["type"], str(r["units"]), r["activation"], r["kernel"],
+                   r["output"], f"{r['parameters']:,}"] for r in rows]
+                 + [["", "**total**", "", "", "", "", f"**{total:,}**"]], title=title)
+
+
+def architecture_table(model: torch.nn.Module, input_shape=(1, 3, 32, 32)) -> str:
+    """Task 2a's table of a model in Markdown."""
+    return to_markdown(architecture_data(model, input_shape))

@@ -18,6 +18,7 @@ import numpy as np
 from cli import ArgumentParser, run_cli
 from recipes import RECIPES, default_epochs
 from runs import ensure_output_dir, load_run
+from tables import Table, to_markdown
 
 
 # --------------------------------------------------------------------------- quick looks
@@ -79,7 +80,7 @@ def save_figure(fig, path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     if _PDF_COPIES[-1]:
-        fig.savefig(path.with_suffix(".pdf"))
+        fig.savefig(path.with_suffix(".pdf"), metadata={"CreationDate": None})  # same bytes
     pyplot().close(fig)
     return path
 
@@ -306,9 +307,13 @@ def draw_task3d(models: dict, resnet, out: Path | str, best: str | None = None) 
 
 
 def training_details(run_or_runs) -> str:
+    """`training_data` in Markdown."""
+    return to_markdown(training_data(run_or_runs))
+
+
+def training_data(run_or_runs, title: str = "") -> Table:
     """Task 2a's (and 3a's) training details of a model, from its run config (several seeds:
-    the first's, with every seed named): a Markdown table of everything needed to train it
-    again."""
+    the first's, with every seed named): a table of everything needed to train it again."""
     group = _group(run_or_runs)
     config = group[0].get("config") or {}
     args, data = config.get("args") or {}, config.get("data") or {}
@@ -341,8 +346,7 @@ def training_details(run_or_runs) -> str:
             ("data", _data_details(config, data)),
             ("precision, device", f"{config.get('precision', '?')}, {config.get('device', '?')}"),
             ("seeds", ", ".join(str((r.get("config") or {}).get("seed", "?")) for r in group))]
-    return "\n".join(["| setting | value |", "|---|---|",
-                      *(f"| {name} | {value} |" for name, value in rows)]) + "\n"
+    return Table(["setting", "value"], [list(r) for r in rows], title=title)
 
 
 def _initialisation(model: str | None, config: dict, args: dict) -> str:
@@ -420,23 +424,21 @@ def ten_epoch_line(label: str, run_or_runs) -> str:
                if short else ""))
 
 
-def final_table(runs: dict[str, dict | list[dict]],
-                reference: dict[str, dict] | None = None) -> tuple[str, str]:
+def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | None = None,
+               title: str = "") -> Table:
     """The Task 2.2-style table (test/val/train loss and accuracy per run).
 
     A value of `runs` may be a list of runs (seeds): its cells are 'mean ± std'.
-    Returns (fixed-width text, Markdown). `reference` rows (the original report's numbers)
-    are added below ours with '(report)' after the name; a missing value prints as '-'.
+    `reference` rows (the original report's numbers) are added below ours with '(report)'
+    after the name; a missing value prints as '-'.
     """
     cols = [("test", "loss"), ("test", "accuracy"), ("val", "loss"), ("val", "accuracy"),
             ("train", "loss"), ("train", "accuracy")]
     header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
 
-    def cell(finals: list, split: str, metric: str) -> str:
-        return format_mean_std([(f or {}).get(split, {}).get(metric) for f in finals], digits=3)
-
     def row(name, finals):
-        return [name] + [cell(finals, s, m) for s, m in cols]
+        return [name] + [format_mean_std([(f or {}).get(s, {}).get(m) for f in finals], digits=3)
+                         for s, m in cols]
 
     rows = []
     for name, run in runs.items():
@@ -446,12 +448,18 @@ def final_table(runs: dict[str, dict | list[dict]],
                         + (f", {note}" if note else ""), [r.get("final") for r in group]))
     for name, final in (reference or {}).items():
         rows.append(row(f"{name} (report)", [final]))
+    return Table(header, rows, title=title)
+
+
+def final_table(runs: dict[str, dict | list[dict]],
+                reference: dict[str, dict] | None = None) -> tuple[str, str]:
+    """`final_data` as (fixed-width text, Markdown)."""
+    table = final_data(runs, reference)
+    rows, header = table.rows, table.header
     w0 = max(len(r[0]) for r in rows + [header])
     w = max(len(c) for r in rows + [header] for c in r[1:]) + 2
     text = "\n".join(f"{r[0]:<{w0}}" + "".join(f"{c:>{w}}" for c in r[1:]) for r in [header] + rows)
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(r) + " |" for r in rows]
-    return text, "\n".join(md) + "\n"
+    return text, to_markdown(table)
 
 
 def _group(run_or_runs) -> list[dict]:
@@ -526,48 +534,55 @@ def most_confused(counts: np.ndarray, classes: Sequence[str], n: int = 3
             for c, i, j in sorted(cells)[:n]]
 
 
-def per_class_table(runs: dict[str, dict | Sequence[dict]],
-                    classes: Sequence[str] | None = None) -> str:
-    """Markdown: per-class test accuracy, one row per class and one column per model
-    (several seeds: mean ± std), '-' where a run has no per-class data; a last row with the
-    overall test accuracy; then each model's three most confused (true -> predicted) pairs,
-    from the confusion counts summed over its seeds."""
+def per_class_data(runs: dict[str, dict | Sequence[dict]],
+                   classes: Sequence[str] | None = None, title: str = "") -> Table:
+    """Per-class test accuracy, one row per class and one column per model (several seeds:
+    mean ± std), '-' where a run has no per-class data; a last row with the overall test
+    accuracy."""
     if classes is None:
         from dataloaders import CLASSES as classes
-    labels = list(runs)
-    groups = {label: _group(runs[label]) for label in labels}
+    groups = {label: _group(group) for label, group in runs.items()}
+    header = ["class"] + [label + (f" ({len(g)} seeds)" if len(g) > 1 else "")
+                          for label, g in groups.items()]
+    rows = [[name] + [format_mean_std(
+        [(_test_final(r).get("per_class_accuracy") or [None] * len(classes))[k] for r in g],
+        digits=3) for g in groups.values()] for k, name in enumerate(classes)]
+    rows.append(["**all (test accuracy)**"] + [
+        format_mean_std([_test_final(r).get("accuracy") for r in g], digits=3)
+        for g in groups.values()])
+    return Table(header, rows, title=title)
 
-    def header(label: str) -> str:
-        n = len(groups[label])
-        return label + (f" ({n} seeds)" if n > 1 else "")
 
-    lines = ["| class | " + " | ".join(header(label) for label in labels) + " |",
-             "|---|" + "---|" * len(labels)]
-    for k, name in enumerate(classes):
-        cells = []
-        for label in labels:
-            values = [(_test_final(r).get("per_class_accuracy") or [None] * len(classes))[k]
-                      for r in groups[label]]
-            cells.append(format_mean_std(values, digits=3))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| **all (test accuracy)** | " + " | ".join(
-        format_mean_std([_test_final(r).get("accuracy") for r in groups[label]], digits=3)
-        for label in labels) + " |")
-    lines += ["", "Most confused (true -> predicted: test images, share of the true class):", ""]
-    for label in labels:
-        counts, n_runs = confusion_counts(groups[label])
+def confused_data(runs: dict[str, dict | Sequence[dict]],
+                  classes: Sequence[str] | None = None, title: str = "") -> Table:
+    """Each model's three most confused (true -> predicted) pairs, from the confusion counts
+    summed over its seeds."""
+    if classes is None:
+        from dataloaders import CLASSES as classes
+    rows = []
+    for label, group in runs.items():
+        group = _group(group)
+        counts, n_runs = confusion_counts(group)
         if counts is None:
-            finals = [r.get("final") for r in groups[label]]
+            finals = [r.get("final") for r in group]
             why = ("no final evaluation in its run file yet (status "
-                   + ", ".join(sorted({str(r.get('status', '?')) for r in groups[label]})) + ")"
+                   + ", ".join(sorted({str(r.get('status', '?')) for r in group})) + ")"
                    if not any(finals) else "no per-class data (the run predates it)")
-            lines.append(f"- {label}: {why}")
+            rows.append([label, why, None, None])
             continue
-        pairs = ", ".join(f"{t} -> {p}: {c:,} ({s:.1%})"
-                          for t, p, c, s in most_confused(counts, classes))
-        lines.append(f"- {label}: {pairs or 'none'}"
-                     + (f" (summed over {n_runs} seeds)" if n_runs > 1 else ""))
-    return "\n".join(lines) + "\n"
+        summed = f" (summed over {n_runs} seeds)" if n_runs > 1 else ""
+        rows += [[label + summed, f"{t} -> {p}", f"{c:,}", f"{s:.1%}"]
+                 for t, p, c, s in most_confused(counts, classes)]
+    return Table(["model", "true -> predicted", "test images", "share of the true class"],
+                 rows, title=title)
+
+
+def per_class_table(runs: dict[str, dict | Sequence[dict]],
+                    classes: Sequence[str] | None = None) -> str:
+    """`per_class_data` and `confused_data` in Markdown."""
+    return (to_markdown(per_class_data(runs, classes)) + "\n"
+            + to_markdown(confused_data(runs, classes,
+                                        "Most confused (true -> predicted)")))
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -22,22 +22,22 @@ file under --results is listed under "Other runs".
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
-from architecture import architecture_table, format_parameter_table
+from architecture import architecture_data, parameter_data
 from cli import ArgumentParser, UserError, add_best_model_arg, run_cli
 from dataloaders import CLASSES
 from plots import (BAR_ACCURACY, COMPARISON_FIGURE, at_epoch, best_model, confusion_counts,
-                   draw_task1, draw_task2, draw_task3, draw_task3d, final_table,
-                   format_mean_std, mean_std, per_class_table, plot_confusion, png_only,
-                   quick_look, quick_look_note, ten_epoch_line, training_details,
-                   weights_file_name)
+                   confused_data, draw_task1, draw_task2, draw_task3, draw_task3d, final_data,
+                   format_mean_std, mean_std, per_class_data, plot_confusion, quick_look,
+                   quick_look_note, ten_epoch_line, training_data, weights_file_name)
 from recipes import RECIPES, TASK2, by_run_name, task2_label
+from report_latex import compile_pdf, to_latex_text, to_markdown_text
 from runs import atomic_write_text, find_runs, load_run
+from tables import Table
 from task1_lenet import LeNet
 from task2_models import model_of
 from utils import format_duration
@@ -164,6 +164,7 @@ BAR = ("The handout asks for two models that reach at least 75 % test accuracy w
 BAR_REACHED_BY = ("Committed runs whose test curve does reach it within 10 epochs (other "
                   "recipes than the report's):")
 FACTS = ("Measured facts a discussion can rest on (the discussion itself is yours to write):")
+YOURS = "> **Yours to write: {what}**, from the measured facts above."
 CHECKLIST = ("Every item of the 2019 handout (TDT4265 Assignment 3) and what in this file "
              "answers it; a missing one names the command that makes it.")
 ITEMS = [  # (item, what the handout asks)
@@ -473,10 +474,9 @@ def summary_rows(cited: dict, groups: dict[str, list[dict]], why_missing: dict |
     return rows
 
 
-def summary_markdown(rows) -> list[str]:
-    return (["| model | ours | original report | note |", "|---|---|---|---|"]
-            + [f"| {model} | {ours} | {report} | {note} |"
-               for _, model, ours, report, note in rows])
+def summary_data(rows) -> Table:
+    return Table(["model", "ours", "original report", "note"],
+                 [[model, ours, report, note] for _, model, ours, report, note in rows])
 
 
 def summary_text(rows) -> list[str]:
@@ -533,15 +533,17 @@ def figure_there(item: str, out: Path, drawn: set[str] | None) -> bool:
 
 
 def _figures(out: Path, items: list[str], drawn: set[str] | None) -> list[str]:
+    """Each item's figure under its caption (a heading of its own for a handout item)."""
     lines = []
     for item in items:
         caption, name = FIGURES[item]
+        title = f"#### {caption}" if re.fullmatch(r"\d[a-g]", item) else f"**{caption}**"
         if figure_there(item, out, drawn):
-            lines += [f"**{caption}**", "", f"![{caption}]({name})", ""]
+            lines += [title, "", f"![{caption}]({name})", ""]
         elif drawn is not None and name not in MODEL_FIGURES:
-            lines += [f"**{caption}**: missing (its runs are not in the results folder)", ""]
+            lines += [title, "", "Missing: its runs are not in the results folder.", ""]
         else:
-            lines += [f"**{caption}**: missing (`{name}` is not in the output folder)", ""]
+            lines += [title, "", f"Missing: `{name}` is not in the output folder.", ""]
     return lines
 
 
@@ -562,7 +564,17 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
                  drawn: set[str] | None = None, own_runs: bool | None = None,
                  best: str | None = None, loaded: dict | None = None
                  ) -> tuple[str, list[str]]:
-    """REPORT.md's text and the list of missing runs.
+    """REPORT.md's text and the list of missing runs (the arguments: `report_blocks`')."""
+    blocks, missing = report_blocks(results, output_dir, cited, drawn, own_runs, best, loaded)
+    return to_markdown_text(blocks), missing
+
+
+def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | None = None,
+                  drawn: set[str] | None = None, own_runs: bool | None = None,
+                  best: str | None = None, loaded: dict | None = None
+                  ) -> tuple[list, list[str]]:
+    """The report as blocks (lines of text and tables; REPORT.md and REPORT.tex are written
+    from them) and the list of missing runs.
 
     `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
     its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
@@ -593,7 +605,7 @@ def build_report(results: Path, output_dir: Path | None = None, cited: dict | No
              *_runs_table(results, cited, loaded, own_runs),
              *_other_runs(results, others),
              *_missing(cited, groups)]
-    return "\n".join(lines) + "\n", [name for name, g in groups.items() if not g]
+    return lines, [name for name, g in groups.items() if not g]
 
 
 def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
@@ -617,15 +629,15 @@ def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
 
 def _summary(cited: dict, groups: dict) -> list[str]:
     return ["## Summary: ours beside the original report (test accuracy)", "",
-            *summary_markdown(summary_rows(cited, groups)), ""]
+            summary_data(summary_rows(cited, groups)), ""]
 
 
 def _checklist(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
                best_pick) -> list[str]:
     answers = _answers(cited, shown, out, drawn, best_pick)
     return ["## The handout, item by item", "", CHECKLIST, "",
-            "| item | the handout asks | answered by |", "|---|---|---|",
-            *(f"| {item} | {asks} | {answers[item]} |" for item, asks in ITEMS), ""]
+            Table(["item", "the handout asks", "answered by"],
+                  [[item, asks, answers[item]] for item, asks in ITEMS]), ""]
 
 
 def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
@@ -682,12 +694,12 @@ def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
     lines = ["## Task 1: LeNet", "", *_figures(out, ["1a", "1b"], drawn)]
     group = shown.get(LENET.run_name)
     if group:
-        _, md = final_table({LENET.label: _one_or_list(group)}, {LENET.label: LENET.original})
-        lines += [f"### {H_1B}", "", md]
-    lines += [f"### {H_1C}", "", "```", format_parameter_table(LeNet()), "```", "",
-              "### LeNet: layers and training details", "", architecture_table(LeNet())]
+        table = final_data({LENET.label: _one_or_list(group)}, {LENET.label: LENET.original})
+        lines += [f"### {H_1B}", "", table, ""]
+    lines += [f"### {H_1C}", "", parameter_data(LeNet()), "",
+              "### LeNet: layers and training details", "", architecture_data(LeNet()), ""]
     if group:
-        lines += [training_details(group)]
+        lines += [training_data(group), ""]
     return lines
 
 
@@ -698,18 +710,19 @@ def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: li
     if task2:
         lines += [f"### {H_2A}", ""]
         for label, group in task2.items():
-            lines += [f"**{label}: layers**", "", architecture_table(model_of(label, group[0])),
-                      f"**{label}: training details**", "", training_details(group)]
-        _, md = final_table({label: _one_or_list(g) for label, g in task2.items()},
-                            {r.label: r.original for r in TASK2 if r.label in task2})
-        lines += [f"### {H_2B}", "", md, TASK2_TRAIN_COLUMNS, "",
+            lines += [architecture_data(model_of(label, group[0]), title=f"{label}: layers"), "",
+                      training_data(group, title=f"{label}: training details"), ""]
+        table = final_data({label: _one_or_list(g) for label, g in task2.items()},
+                           {r.label: r.original for r in TASK2 if r.label in task2})
+        lines += [f"### {H_2B}", "", table, "", TASK2_TRAIN_COLUMNS, "",
                   *_bar(task2, others, results)]
     if best_pick:
         lines += [f"### 2c, 2d: the best model, {best_pick[0]}", "",
                   BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     lines += _figures(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
     if task2:
-        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(shown, task2), ""]
+        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(shown, task2), "",
+                  YOURS.format(what="2e's discussion"), ""]
     return lines
 
 
@@ -769,10 +782,11 @@ def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pic
     if not group:
         spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
         why = spec.get("missing")
-        return lines + [NOT_REPRODUCED.format(why=f": {why}" if why else "",
+        return lines + ["### 3a, 3b, 3c, 3d, 3e, 3f, 3g: not reproduced yet", "",
+                        NOT_REPRODUCED.format(why=f": {why}" if why else "",
                                               command=spec["command"]), ""]
-    _, md = final_table({RESNET.label: _one_or_list(group)})
-    lines += [f"### {H_3A}", "", training_details(group), md, ""]
+    lines += [f"### {H_3A}", "", training_data(group), "",
+              final_data({RESNET.label: _one_or_list(group)}), ""]
     lines += _figures(out, ["3b", "3c", "3d", "3e", "3f", "3g"], drawn)
     test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
     best = task2_groups(shown).get(best_pick[0], []) if best_pick else []
@@ -783,21 +797,24 @@ def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pic
     if best_test and None not in test + best_test:
         facts.append(f"- Against {best_pick[0]} ({format_mean_std(best_test, 4)}): "
                      f"{100 * (mean_std(test)[0] - mean_std(best_test)[0]):+.2f} points.")
-    return lines + [FACTS, "", *facts, ""]
+    return lines + [FACTS, "", *facts, "",
+                    YOURS.format(what="3d's comparison and 3e-3g's observations"), ""]
 
 
 def _per_class(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
     lines = ["## Per-class test accuracy", ""]
     if not shown:
         return lines + ["No cited run is in the results folder.", ""]
-    lines += [PER_CLASS, "",
-              per_class_table({short(n): _one_or_list(g) for n, g in shown.items()}, CLASSES)]
+    runs = {short(n): _one_or_list(g) for n, g in shown.items()}
+    lines += [PER_CLASS, "", per_class_data(runs, CLASSES), "",
+              confused_data(runs, CLASSES, "Most confused (true -> predicted)"), ""]
     for name, group in shown.items():
         figure, label = confusion_figure(group), short(name)
         if confusion_counts(group)[0] is None:
             continue
         if (drawn is None or figure in drawn) and (out / figure).is_file():
-            lines += [f"**{label}: test confusion matrix**", "", f"![{label}]({figure})", ""]
+            caption = f"{label}: test confusion matrix"
+            lines += [f"**{caption}**", "", f"![{caption}]({figure})", ""]
         else:
             lines += [f"**{label}: test confusion matrix**: missing (`{figure}` is not in the "
                       "output folder)", ""]
@@ -811,11 +828,8 @@ def _corrections() -> list[str]:
 
 def _runs_table(results: Path, cited: dict, loaded: dict, own_runs: bool) -> list[str]:
     lines = ["## Runs: command, device, date, time", "",
-             RUNS_INTRO.format(who=RUNS_WHO[own_runs]), "",
-             "| run | files | command | device | precision | torch | data | date | status | "
-             "training time |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    checks = []
+             RUNS_INTRO.format(who=RUNS_WHO[own_runs]), ""]
+    rows, checks = [], []
     for name, pairs in loaded.items():
         if not pairs:
             continue
@@ -827,12 +841,13 @@ def _runs_table(results: Path, cited: dict, loaded: dict, own_runs: bool) -> lis
         if quick_look_note(group):
             status += f"; *{quick_look_note(group)}*"
         sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
-        lines.append(f"| {short(name)} | {files} | {command_cell(spec, group)} | {device} | "
-                     f"{precision} | {torch_version} | {sources} | {dates} | {status} | "
-                     f"{wall} |")
+        rows.append([short(name), files, command_cell(spec, group), device, precision,
+                     torch_version, sources, dates, status, wall])
         if "files" in spec:  # a citation: the runs' own commands must be the cited one
             checks += [CHECK_CITATION.format(run=run_label(results, p), recorded=differs)
                        for p, r in pairs if (differs := command_differs(spec, r))]
+    lines.append(Table(["run", "files", "command", "device", "precision", "torch", "data",
+                        "date", "status", "training time"], rows))
     return lines + ([""] + checks if checks else [])
 
 
@@ -857,14 +872,14 @@ def _other_runs(results: Path, others: list[tuple[Path, dict]]) -> list[str]:
         device, precision, _, wall = provenance([run])
         status = str(run.get("status", "?")) + (f"; *quick look ({quick_look(run)})*"
                                                  if quick_look(run) else "")
-        rows.append(f"| {run_label(results, p)} | {'-' if test is None else f'{test:.4f}'} | "
-                    f"{status} | `{shown_command(run.get('config', {}).get('command', '?'))}` | "
-                    f"{device}, {precision} | {run_date(results, p, run)} | {wall} |")
+        rows.append([run_label(results, p), '-' if test is None else f'{test:.4f}', status,
+                     f"`{shown_command(run.get('config', {}).get('command', '?'))}`",
+                     f"{device}, {precision}", run_date(results, p, run), wall])
     if not rows:
         return []
     return ["", "## Other runs in the results folder (variants, comparisons)", "",
-            "| run | test acc | status | command | device | date | training time |",
-            "|---|---|---|---|---|---|---|", *rows]
+            Table(["run", "test acc", "status", "command", "device", "date", "training time"],
+                  rows)]
 
 
 def _missing(cited: dict, groups: dict) -> list[str]:
@@ -930,6 +945,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "file per seed), each with the command it recorded, instead of "
                              "the runs named in report.py")
     add_best_model_arg(parser, "2c, 2d and 3d")
+    parser.add_argument("--no-pdf", action="store_true",
+                        help="write REPORT.tex but do not compile it to REPORT.pdf (default: "
+                             "compile it where latexmk or pdflatex is installed)")
     parser.add_argument("--readme-table", action="store_true",
                         help="print README's results table (from the cited runs) and stop")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -952,14 +970,18 @@ def main(args: argparse.Namespace) -> Path | None:
     except OSError as err:
         raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
     best, loaded = task2_label(args.best_model), load_groups(results, cited)  # read once
-    with contextlib.nullcontext() if args.own_runs else png_only():  # README's: PNG only
-        drawn = {p.name for p in draw_figures(results, out, cited, best, loaded)}
-    text, missing = build_report(results, out, cited, drawn, own_runs=args.own_runs,
-                                 best=best, loaded=loaded)
+    drawn = {p.name for p in draw_figures(results, out, cited, best, loaded)}
+    blocks, missing = report_blocks(results, out, cited, drawn, own_runs=args.own_runs,
+                                    best=best, loaded=loaded)
     path = out / "REPORT.md"
-    atomic_write_text(path, text)
-    print(f"wrote {path} and {len(drawn)} figures"
+    atomic_write_text(path, to_markdown_text(blocks))
+    atomic_write_text(out / "REPORT.tex", to_latex_text(blocks))
+    print(f"wrote {path}, {out / 'REPORT.tex'} and {len(drawn)} figures"
           + (f"; missing runs: {', '.join(missing)}" if missing else ""))
+    if args.no_pdf:
+        (out / "REPORT.pdf").unlink(missing_ok=True)  # never a PDF of an older REPORT.tex
+    else:
+        print(compile_pdf(out / "REPORT.tex")[1])
     return path
 
 

@@ -4,8 +4,8 @@ REPORT.tex (and the task scripts' tables), so both hold the same text.
 
 Cells are strings, already formatted (the renderers never format a number, so Markdown and
 LaTeX cannot differ); None is shown as "-". A column whose cells all read as numbers is
-right-aligned. In a cell, `code` spans become monospace in LaTeX; every other character that
-LaTeX treats specially is escaped.
+right-aligned. In a cell, `code` spans become monospace in LaTeX, **bold** and *emphasis*
+bold and italic; every other character that LaTeX treats specially is escaped.
 
 Nothing here imports the rest of the project.
 """
@@ -46,13 +46,13 @@ class Table:
 
     def numeric(self) -> list[bool]:
         """Which columns hold numbers only (right-aligned)."""
-        return [bool(cells) and all(c is None or NUMBER.match(c) for c in cells)
-                and any(c is not None for c in cells)
+        return [bool(cells) and all(not c or NUMBER.match(c) for c in cells)
+                and any(c for c in cells)
                 for cells in zip(*self.rows)] if self.rows else [False] * len(self.header)
 
 
 def cell(value: str | None) -> str:
-    return "-" if value is None or value == "" else str(value)
+    return "-" if value is None else str(value)
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -75,15 +75,33 @@ def to_markdown(table: Table, *, title_level: int = 0) -> str:
 
 # --------------------------------------------------------------------------- LaTeX
 def latex_escape(text: str) -> str:
-    """`text` as LaTeX prints it literally; `code` spans in monospace."""
+    """`text` as LaTeX prints it literally, with the few Markdown marks the report's text uses:
+    `code` in monospace, **bold**, *emphasis*, and [a link](target) as its text."""
     parts = str(text).split("`")
     if len(parts) % 2 == 0:  # an unmatched backtick is a character
         parts = [str(text)]
     out = []
     for i, part in enumerate(parts):
-        escaped = "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch) or ch for ch in part)
-        out.append(rf"\texttt{{{escaped}}}" if i % 2 else escaped)
+        if i % 2:
+            breakable = _escape(part).replace("/", "/\\allowbreak{}").replace(
+                r"\_", r"\_\allowbreak{}")  # a long path may break after / and _
+            out.append(rf"\texttt{{{breakable}}}")
+            continue
+        part = LINK.sub(r"\1", part)
+        for pattern, command in MARKS:
+            part = pattern.sub(lambda m: f"\x00{command}\x01{m.group(1)}\x02", part)
+        out.append(_escape(part).replace("\x00", "\\").replace("\x01", "{")
+                   .replace("\x02", "}"))
     return "".join(out)
+
+
+def _escape(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch) or ch for ch in text)
+
+
+LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
+MARKS = [(re.compile(r"\*\*(\S(?:.*?\S)?)\*\*"), "textbf"),
+         (re.compile(r"(?<![\w*])\*(\S(?:.*?\S)?)\*(?![\w*])"), "emph")]
 
 
 def to_latex(table: Table, *, label: str = "", float_spec: str = "H") -> str:

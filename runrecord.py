@@ -1,0 +1,242 @@
+"""A run as the reporting side reads it: `Run`, made once from a run JSON (final numbers per
+split, seed, history, test curve or not, quick look or not, provenance), and `RunGroup`, the
+seeds of one recipe (mean ± std of the final numbers, per class).
+
+Every table and figure takes these, never the raw dict: a run file of the wrong shape is one
+line naming the file, here, when it is loaded.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, pstdev
+from typing import Any, Sequence
+
+from cli import UserError
+from recipes import default_epochs
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Final:
+    """The best checkpoint's numbers on one split (None: not measured)."""
+    loss: float | None = None
+    accuracy: float | None = None
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    config: dict
+    status: str
+    history: list[dict]
+    final: dict[str, Final]            # split -> Final; empty while the run has not finished
+    per_class: list[float] | None      # test accuracy per class
+    confusion: list[list[int]] | None  # test confusion counts, rows true, columns predicted
+    seed: int | None
+    best_epoch: float | None
+    train_seconds: float | None
+    raw: dict = field(repr=False, default_factory=dict)
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def load(cls, path: Path | str) -> "Run":
+        """A run JSON as a Run; a missing, unreadable or wrongly shaped file is a UserError
+        naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"no saved run at {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"{path} is not a valid run JSON; rerun the task that writes it"
+                            ) from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path | str) -> "Run":
+        path = Path(path)
+
+        def wrong(what: str) -> UserError:
+            return UserError(f"{path} is not a run written by this project ({what})")
+
+        if not isinstance(data, dict) or not isinstance(data.get("history"), list):
+            raise wrong("no 'history' list")
+        if not all(isinstance(h, dict) for h in data["history"]):
+            raise wrong("a 'history' entry is not an object")
+        config = data.get("config") or {}
+        final = data.get("final") or {}
+        if not isinstance(config, dict) or not isinstance(final, dict):
+            raise wrong("'config' and 'final' must be objects")
+        splits = {}
+        for split in SPLITS:
+            numbers = final.get(split)
+            if numbers is None:
+                continue
+            if not isinstance(numbers, dict) or not all(
+                    isinstance(numbers.get(k), (int, float, type(None)))
+                    for k in ("loss", "accuracy")):
+                raise wrong(f"'final.{split}' must hold numbers 'loss' and 'accuracy'")
+            splits[split] = Final(numbers.get("loss"), numbers.get("accuracy"))
+        test = final.get("test") or {}
+        return cls(path=path, name=path.name.removesuffix(".json"), config=config,
+                   status=str(data.get("status", "?")), history=data["history"],
+                   final=splits, per_class=test.get("per_class_accuracy"),
+                   confusion=test.get("confusion_matrix"), seed=config.get("seed"),
+                   best_epoch=final.get("best_epoch"),
+                   train_seconds=(data.get("timings") or {}).get("train_s"), raw=data)
+
+    # ------------------------------------------------------------------ what it is
+    def accuracy(self, split: str = "test") -> float | None:
+        return self.final[split].accuracy if split in self.final else None
+
+    def loss(self, split: str = "test") -> float | None:
+        return self.final[split].loss if split in self.final else None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.final)
+
+    @property
+    def model(self) -> str | None:
+        return self.config.get("model")
+
+    @property
+    def epochs(self) -> int | None:
+        return self.config.get("epochs") or self.args.get("epochs")
+
+    @property
+    def args(self) -> dict:
+        return self.config.get("args") or {}
+
+    @property
+    def has_test_curve(self) -> bool:
+        return any(h.get("test_accuracy") is not None for h in self.history)
+
+    @property
+    def last_epoch(self) -> float:
+        return self.history[-1].get("epoch", 0.0) if self.history else 0.0
+
+    @property
+    def quick_look_parts(self) -> list[str]:
+        """What makes this run a quick look (trained on a --subset, or for fewer epochs than
+        its task's default), read from its config alone; empty when it is a full run."""
+        parts = []
+        if self.args.get("subset") is not None:
+            parts.append(f"--subset {self.args['subset']}")
+        default = default_epochs(self.config)
+        if self.epochs is not None and default is not None and self.epochs < default:
+            parts.append(f"{self.epochs} of {default} epochs")
+        return parts
+
+    @property
+    def quick_look(self) -> str | None:
+        return ", ".join(self.quick_look_parts) or None
+
+    # ------------------------------------------------------------------ provenance
+    @property
+    def command(self) -> str | None:
+        return self.config.get("command")
+
+    @property
+    def environment(self) -> dict:
+        return self.config.get("environment") or {}
+
+    @property
+    def device(self) -> str:
+        """'cuda (NVIDIA H200)' or 'cpu (2 threads)'."""
+        env, threads = self.environment, self.environment.get("threads", "?")
+        return str(self.config.get("device", "?")) + (
+            f" ({env['gpu']})" if env.get("gpu") else
+            f" ({threads} thread{'' if threads == 1 else 's'})")
+
+    @property
+    def precision(self) -> str:
+        return str(self.config.get("precision", "?"))
+
+    @property
+    def torch_version(self) -> str:
+        return str(self.environment.get("torch", "?"))
+
+    @property
+    def data(self) -> dict:
+        return self.config.get("data") or {}
+
+    @property
+    def data_kind(self) -> str | None:
+        return self.data.get("kind")
+
+    @property
+    def started(self) -> str | None:
+        """The start time the run recorded (ISO 8601), or None."""
+        return self.config.get("started")
+
+    @property
+    def code_version(self) -> str | None:
+        """'abc1234' or 'abc1234 (uncommitted changes)' from the config's `code`, or None for
+        runs that predate it."""
+        code = self.config.get("code")
+        if not isinstance(code, dict) or not code.get("commit"):
+            return None
+        return str(code["commit"])[:7] + (" (uncommitted changes)" if code.get("dirty") else "")
+
+
+def quick_look_note(runs: Sequence[Run]) -> str | None:
+    """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one (each reason
+    once), else None: the one wording of a quick look."""
+    parts = list(dict.fromkeys(p for r in runs for p in r.quick_look_parts))
+    return f"quick look ({', '.join(parts)})" if parts else None
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (0 for one value)."""
+    return mean(values), (pstdev(values) if len(values) > 1 else 0.0)
+
+
+@dataclass
+class RunGroup:
+    """The runs of one recipe (its seeds), in the order of their seeds."""
+    name: str
+    runs: list[Run]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self):
+        return iter(self.runs)
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+    def values(self, split: str = "test", metric: str = "accuracy") -> list[float | None]:
+        return [getattr(r.final[split], metric) if split in r.final else None for r in self.runs]
+
+    def mean_std(self, split: str = "test", metric: str = "accuracy"
+                 ) -> tuple[float, float] | None:
+        """Over the runs that measured it; None when none did."""
+        values = [v for v in self.values(split, metric) if v is not None]
+        return mean_std(values) if values else None
+
+    def per_class(self) -> list[tuple[float, float]] | None:
+        """(mean, std) of each class's test accuracy over the runs that recorded it."""
+        rows = [r.per_class for r in self.runs if r.per_class]
+        return [mean_std(list(col)) for col in zip(*rows)] if rows else None
+
+    @property
+    def has_test_curve(self) -> bool:
+        return any(r.has_test_curve for r in self.runs)
+
+    @property
+    def quick_look(self) -> str | None:
+        return quick_look_note(self.runs)
+
+    @property
+    def unfinished(self) -> list[Run]:
+        return [r for r in self.runs if not r.finished]
