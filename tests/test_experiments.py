@@ -3,6 +3,7 @@ intervals and verdicts, the ranking, and the command's handling of finished, int
 unknown runs, on tiny data the tests write."""
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -205,3 +206,20 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
                                                 list(exp.VARIANTS.values()))
     assert set(runs) == {"lenet", "lenet-l2", "lenet-xavier"}
     assert all(len(seeds) == 2 for seeds in runs.values())
+
+
+def test_parallel_processes_share_the_runs(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    result = run_script(*_command(tiny_data, out, "--only", "lenet", "lenet-half",
+                                  "lenet-3x3", "--parallel", "2"))
+    assert result.returncode == 0, result.stderr
+    folder = out / "experiments"
+    assert {p.stem for p in folder.glob("*.json")} == {"lenet_seed0", "lenet-half_seed0",
+                                                      "lenet-3x3_seed0"}
+    assert "[w0] " in result.stdout and "[w1] " in result.stdout
+    assert result.stdout.count("[run ") == 3  # each run trained once, by one process
+    assert not (folder / ".claims").exists()
+    for path in folder.glob("*.json"):
+        config = json.loads(path.read_text())["config"]
+        assert config["environment"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert "--worker" not in config["command"] and "--parallel 2" in config["command"]
