@@ -36,6 +36,7 @@ from plots import (BAR_ACCURACY, COMPARISON_FIGURE, at_epoch, best_model, confus
                    quick_look_note, ten_epoch_line, training_data, weights_file_name)
 from recipes import RECIPES, TASK2, by_run_name, task2_label
 from report_latex import compile_pdf, to_latex_text, to_markdown_text
+from runrecord import Run
 from runs import atomic_write_text, find_runs, load_run
 from tables import Table
 from task1_lenet import LeNet
@@ -230,7 +231,7 @@ def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]
     order of the seeds they recorded."""
     groups = {}
     for name, spec in cited.items():
-        pairs = [(p, load_run(p)) for p in cited_files(results, spec)]
+        pairs = [(p, Run.load(p).raw) for p in cited_files(results, spec)]  # shape checked
         if "files" in spec:
             pairs.sort(key=lambda pair: ((pair[1].get("config") or {}).get("seed", 0),
                                          _seed_order(pair[0])))

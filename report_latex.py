@@ -9,6 +9,7 @@ Standard packages only: graphicx, booktabs, hyperref, float, geometry.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -127,6 +128,10 @@ HOW_TO_COMPILE = ("no TeX installation found (latexmk or pdflatex), so REPORT.pd
                   "MacTeX; Windows: MiKTeX) and run report.py again")
 
 
+# The same .tex, the same PDF bytes: pdfTeX dates the file from SOURCE_DATE_EPOCH.
+REPRODUCIBLE = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+
+
 def tex_command() -> list[str] | None:
     """The command that compiles a .tex in its folder, or None when no TeX is on PATH."""
     if shutil.which("latexmk"):
@@ -149,7 +154,8 @@ def compile_pdf(tex: Path, timeout_s: float = 300) -> tuple[Path | None, str]:
     try:
         for _ in range(runs):
             done = subprocess.run([*command, tex.name], cwd=tex.parent, capture_output=True,
-                                  text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+                                  text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
+                                  env=REPRODUCIBLE)
             if done.returncode != 0:
                 break
     except subprocess.TimeoutExpired:

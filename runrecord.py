@@ -67,8 +67,8 @@ class Run:
             raise wrong("no 'history' list")
         if not all(isinstance(h, dict) for h in data["history"]):
             raise wrong("a 'history' entry is not an object")
-        config = data.get("config") or {}
-        final = data.get("final") or {}
+        config = {} if data.get("config") is None else data["config"]
+        final = {} if data.get("final") is None else data["final"]
         if not isinstance(config, dict) or not isinstance(final, dict):
             raise wrong("'config' and 'final' must be objects")
         splits = {}

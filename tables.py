@@ -105,17 +105,23 @@ MARKS = [(re.compile(r"\*\*(\S(?:.*?\S)?)\*\*"), "textbf"),
 
 
 def to_latex(table: Table, *, label: str = "", float_spec: str = "H") -> str:
-    """A booktabs `table` float: numeric columns right-aligned, text columns left (the widest
-    text column wraps when the table would be wider than the page)."""
+    """A booktabs `table` float: numeric columns right-aligned, text columns left; when the
+    table would be wider than the page, its long text columns wrap, sharing the width that
+    the other columns leave in proportion to their length."""
     numeric = table.numeric()
     widths = [max([len(cell(h))] + [len(cell(r[i])) for r in table.rows])
               for i, h in enumerate(table.header)]
-    wide = sum(widths) > 90
-    text_cols = [i for i, right in enumerate(numeric) if not right]
-    wrap = max(text_cols, key=lambda i: widths[i]) if wide and text_cols else None
-    spec = "".join("r" if right else (r"p{0.42\linewidth}" if i == wrap else "l")
+    long = [i for i, right in enumerate(numeric) if not right and widths[i] > 24]
+    wrap = {}
+    if sum(widths) > 120 and long:  # a \small line on A4 holds about 90 characters
+        # the short columns as they are; the long ones share what is left of 1.4 lines'
+        # width (the whole then scaled to the page), in proportion to their length
+        left = 1.4 - sum(0.011 * widths[i] + 0.02 for i in range(len(widths)) if i not in long)
+        wrap = {i: max(0.1, left * widths[i] / sum(widths[j] for j in long)) for i in long}
+    spec = "".join("r" if right else (rf"p{{{wrap[i]:.2f}\linewidth}}" if i in wrap else "l")
                    for i, right in enumerate(numeric))
-    lines = [rf"\begin{{table}}[{float_spec}]", r"\centering", r"\small"]
+    lines = [rf"\begin{{table}}[{float_spec}]", r"\centering",
+             r"\footnotesize" if wrap else r"\small"]
     if table.title:
         lines.append(rf"\caption{{{latex_escape(table.title)}}}")
     if label:

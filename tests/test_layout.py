@@ -10,11 +10,11 @@ from conftest import ROOT
 
 # README's Layout, bottom up. A module imports only from floors below its own.
 FLOORS = [
-    ("recipes",),                                            # the one table of the models
+    ("recipes", "tables"),                                   # the one table of the models; tables as data
     ("cli", "steps", "architecture"),                        # errors and flags; the step; model tables
-    ("evaluation", "runs", "utils"),                         # measuring; run files; device, config
+    ("evaluation", "runs", "utils", "runrecord"),            # measuring; run files; device, config; a typed run
     ("dataloaders", "trainer"),                              # data in; the one training loop
-    ("plots",),                                              # figures and tables from run files
+    ("plots", "report_latex"),                               # figures and tables from run files; REPORT.tex
     ("runner",),                                             # what every task script does per seed
     ("task1_lenet", "task2_models", "task3_resnet"),         # a model, its jobs(), its command
     ("task3_visualisation", "report", "benchmark", "submission_zip"),  # read runs, time, pack
