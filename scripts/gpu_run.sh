@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The prepared run for a lent CUDA machine: one call that ends within BUDGET seconds (560 by
-# default, under the device tool's 10-minute limit) on every path, the failing ones included.
+# The prepared run for a CUDA machine: one command that ends within BUDGET seconds (560 by
+# default: under ten minutes) on every path, the failing ones included.
 # Every step runs under its own time cap, cut further to what is left of the budget, so
 # one failure or a slow step never loses the others.
 #
@@ -15,11 +15,12 @@
 #   bash scripts/gpu_run.sh                  # DATA defaults to .device-data/cifar10-jpeg.tar.gz
 #   PHASE=seeds bash scripts/gpu_run.sh
 #
-# Before the device call, here: `mkdir -p .device-data && cp PATH/cifar10-jpeg.tar.gz
-# .device-data/` (ignored by git); then one device call with carry [".device-data"] and the
-# command `bash scripts/gpu_run.sh` ($OUT is set there), timeout_s 600. Commit what comes back
+# What it expects of the machine: the repository with its requirements installed, CUDA, a
+# copy of the data at DATA (for example `mkdir -p .device-data && cp PATH/cifar10-jpeg.tar.gz
+# .device-data/`, a folder git ignores), and a folder for its output, OUT (created; default
+# gpu_results/), from which results.tgz, run.log and device.txt are to be kept. Commit them
 # under results/<gpu>-<date>/ (run JSONs, benchmark JSONs, run.log, device.txt), never
-# checkpoints. Try it on a CPU first, on tiny data (about 5 minutes on 2 cores):
+# checkpoints. Try it on a CPU first, on tiny data:
 #   GRAPHS=off EXTRA="--subset 300 --epochs 1" BENCH="--models lenet --steps 2" TESTS=0 \
 #     DATA=PATH OUT=/tmp/gpu-try bash scripts/gpu_run.sh
 set -uo pipefail
@@ -97,7 +98,8 @@ step 45 "benchmark fp16 eager" $PY benchmark.py --precision fp16 --cuda-graphs o
 W=(--skip-task3); [ -n "$WEIGHTS" ] && W=(--weights "$WEIGHTS")
 if ! step 240 "run_all" $PY run_all.py --data-dir "$DATA" --cuda-graphs "$GRAPHS" \
       --no-progress --output-dir "$RUN/all" "${W[@]}" $EXTRA; then
-  # Eager run_all needs about 10 minutes on an H200: Model 2.1 alone (2) instead.
+  # Tasks 1 and 2 eagerly take about nine minutes on an H200 (docs/GUIDE.md, "How long it
+  # takes"), more than the budget leaves: Model 2.1 alone (about two) instead.
   step 150 "model 2.1 eager" $PY task2_models.py --model 2.1 --data-dir "$DATA" \
       --cuda-graphs off --no-progress --output-dir "$RUN/eager" $EXTRA
 fi

@@ -3,8 +3,8 @@
 On a CPU the graphed step is driven by a recorder that returns the step itself instead of a
 captured CUDA graph: everything around the capture (the warm-up's changes undone, the static
 index, short batches, a new capture when the learning rate changes) is checked here. The
-tests marked `cuda` run the real capture and skip without a CUDA GPU; run them whenever one
-is lent (`python -m pytest -q -m cuda`).
+tests marked `cuda` run the real capture and skip without a CUDA GPU; run them on a machine
+with one (`python -m pytest -q -m cuda`).
 """
 import math
 
