@@ -246,12 +246,13 @@ def add_data_arg(group) -> None:
 
 
 def add_best_model_arg(parser, what: str) -> None:
-    """--best-model: which Task 2 model stands for "your best model" in `what`."""
+    """--best-model: which Task 2 model stands for "your best model" in `what` (figure
+    names: "2c and 2d", "3d (task3d_loss_comparison.png)")."""
     parser.add_argument("--best-model", choices=["auto", *(r.choice for r in TASK2)],
                         default="auto",
-                        help=f"the Task 2 model {what} show; auto: the one whose best "
-                             "checkpoints have the best validation accuracy among the runs "
-                             "found (default: auto)")
+                        help=f"which Task 2 model is the best model in {what}; auto: the one "
+                             "whose best checkpoints have the best validation accuracy among "
+                             "the runs found (default: auto)")
 
 
 def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,

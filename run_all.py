@@ -200,7 +200,8 @@ def weights_found(args: argparse.Namespace) -> tuple[str, str]:
     try:
         task3_resnet.load_resnet18_weights(None, progress=not args.no_progress)
     except UserError as err:
-        return f"Task 3 skipped: {err}", "skipped: no ImageNet weights (see above)"
+        return (f"Task 3 skipped: {err}; --skip-task3 leaves Task 3 out without trying",
+                "skipped: no ImageNet weights (see above)")
     return "", ""
 
 
@@ -246,6 +247,15 @@ def finished(paths: list[Path]) -> bool:
 
 
 # --------------------------------------------------------------------------- the summary
+def report_line(out: Path) -> str:
+    """Which of REPORT.md, REPORT.tex and REPORT.pdf the report step left in `out`."""
+    written = [out / name for name in ("REPORT.md", "REPORT.tex", "REPORT.pdf")
+               if (out / name).is_file()]
+    return ("report: " + ", ".join(map(str, written))
+            + ("" if (out / "REPORT.pdf").is_file() else
+               " (no REPORT.pdf: report.py's line above says why and how to make it)"))
+
+
 def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, dict]:
     """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
@@ -268,7 +278,7 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
             lines += _other_runs_notes(steps[key]["task_args"], done[key]["result"], out)
     lines += ["", "steps: " + ", ".join(f"{steps[k]['name']} {format_duration(d['seconds'])}"
                                         for k, d in done.items())]
-    lines += [f"figures, tables and runs: {out}/", f"report: {out / 'REPORT.md'}"]
+    lines += [f"figures, tables and runs: {out}/", report_line(out)]
     numbers = {recipe.label: {"ours": [r["final"]["test"]["accuracy"] for r in
                                        groups.get(recipe.run_name, []) if r.get("final")] or None,
                               "report": recipe.original["test"]["accuracy"],

@@ -8,8 +8,9 @@ output folder; no checkpoints, data caches, data or the project's own committed 
 The code and documents are the files git tracks (every file but `results/`, the project's
 evidence, which is not your work), or without git the project's source files. From the
 output folder: REPORT.md and the other Markdown tables, PNG and PDF figures and run JSON
-files. It prints what it put in and how big the ZIP is, and refuses to overwrite an existing
-file unless --force is given. The report itself goes in as a PDF, written by you.
+files, and REPORT.tex; never REPORT.pdf: the handout takes the report as a PDF of its own,
+handed in beside the ZIP. It prints what it put in and how big the ZIP is, and refuses to
+overwrite an existing file unless --force is given.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ TOP = "tdt4265-a3"  # the folder the ZIP unpacks into
 SOURCE_SUFFIXES = (".py", ".md", ".txt", ".sh", ".ini", ".cfg", ".toml", ".gitignore")
 NEVER = ("data", "plots", "results", ".git", ".venv", "venv", "env", "__pycache__",
          ".pytest_cache")
-OUTPUT_SUFFIXES = (".md", ".png", ".pdf", ".json")
+OUTPUT_SUFFIXES = (".md", ".png", ".pdf", ".json", ".tex")
+REPORT_PDF = "REPORT.pdf"  # handed in on its own, never in the code ZIP
 LARGEST_OUTPUT = 5 * 1024 * 1024  # a run file or figure is kilobytes; anything bigger stays out
 
 
@@ -47,7 +49,8 @@ def code_files(root: Path = PROJECT_DIR) -> list[Path]:
 def output_files(runs: Path) -> list[Path]:
     """REPORT.md, tables, figures and run files of the output folder (its top level)."""
     return sorted(p for p in runs.iterdir() if p.is_file() and not p.name.startswith(".")
-                  and p.suffix in OUTPUT_SUFFIXES and p.stat().st_size <= LARGEST_OUTPUT)
+                  and p.suffix in OUTPUT_SUFFIXES and p.name != REPORT_PDF
+                  and p.stat().st_size <= LARGEST_OUTPUT)
 
 
 def write_zip(output: Path, runs: Path, force: bool = False, root: Path = PROJECT_DIR
@@ -58,10 +61,11 @@ def write_zip(output: Path, runs: Path, force: bool = False, root: Path = PROJEC
                         exit_code=2)
     if not runs.is_dir():
         raise UserError(f"--runs {runs} is not a folder; give the output folder of your runs "
-                        "(the task scripts' --output-dir, default plots)")
+                        "with --runs DIR (the --output-dir they were written to, default plots)")
     if not (runs / "REPORT.md").is_file():
-        raise UserError(f"no REPORT.md in {runs}; write it first: python report.py --own-runs "
-                        f"--results {runs}")
+        raise UserError(f"no REPORT.md in {runs}; runs written with --output-dir DIR "
+                        "(run_all.py's too) are packed with --runs DIR, else write it first: "
+                        f"python report.py --own-runs --results {runs}")
     code = code_files(root)
     outputs = [p for p in output_files(runs) if p.resolve() != output.resolve()]
     names = {"code": [f"{TOP}/{p.as_posix()}" for p in code],
@@ -104,6 +108,11 @@ def main(args: argparse.Namespace) -> dict[str, list[str]]:
     packed, unpacked = sum(i.compress_size for i in infos), sum(i.file_size for i in infos)
     print(f"wrote {output}: {len(infos)} files, {output.stat().st_size / 1e6:.2f} MB "
           f"({unpacked / 1e6:.2f} MB unpacked, {packed / 1e6:.2f} MB compressed)")
+    pdf = runs / REPORT_PDF
+    print(f"left out {pdf}: the handout takes the report as a PDF of its own; hand it in "
+          "beside the ZIP" if pdf.is_file() else
+          f"no {pdf}: hand in your report as a PDF beside the ZIP (report.py compiles "
+          "REPORT.tex to it where TeX is installed)")
     return names
 
 

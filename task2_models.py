@@ -121,9 +121,10 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="Task 2: train Model 2.1 and Model 2.2 on CIFAR-10; write their figures "
                     "and the Task 2 tables (2a, 2b, the 10-epoch bar).\n\n"
                     "Per-model defaults:\n" + defaults + "\n"
-                    "No early stopping by default (--patience 0): replayed over every saved\n"
-                    "history, no patience that stops earlier kept the best checkpoint on all of\n"
-                    "them (README, 'Stopping'). --epochs, --lr, --batch-size, --patience,\n"
+                    "No early stopping by default (--patience 0): where a shorter patience\n"
+                    "keeps the best checkpoint on the saved histories it saves little, and\n"
+                    "one that held on some histories broke on others (README, 'Stopping').\n"
+                    "--epochs, --lr, --batch-size, --patience,\n"
                     "--early-stop-metric given here apply to both.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["2.1", "2.2", "both"], default="both",

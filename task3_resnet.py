@@ -278,7 +278,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures from the saved JSON in --output-dir; no training")
     add_common_args(parser, RECIPE)
-    add_best_model_arg(parser, "3d (task3d_loss_comparison.png) compares with ResNet18")
+    add_best_model_arg(parser, "3d (task3d_loss_comparison.png, beside ResNet18)")
     return parser
 
 
