@@ -210,6 +210,10 @@ def test_the_code_zip_holds_the_code_and_the_report_and_refuses_to_overwrite(tmp
                  "tdt4265-a3/out/task1_loss.pdf", "tdt4265-a3/out/task1_lenet.json"):
         assert name in names, name
     assert not [n for n in names if n.endswith((".pt", ".npz", ".zip"))], names
+    # the report is handed in as a PDF of its own: its source goes in, the PDF never
+    assert "tdt4265-a3/out/REPORT.tex" in names and "tdt4265-a3/out/REPORT.pdf" not in names
+    pdf = out / "REPORT.pdf"
+    assert (f"left out {pdf}" if pdf.is_file() else f"no {pdf}") in result.stdout
     assert not [n for n in names if "/results/" in n or "/data/" in n], names
     assert "wrote " in result.stdout and " MB" in result.stdout
     again = run_script("submission_zip.py", "--runs", str(out))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import zipfile
 
 import pytest
 import torch
@@ -60,7 +61,7 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     assert len(named) == 1, named
     assert named[0].startswith("Task 3 skipped: no ImageNet weights for ResNet18")
     assert IMAGENET_URL in named[0] and str(hub / "hub" / "checkpoints") in named[0]
-    assert "--weights PATH" in named[0]
+    assert "--weights PATH" in named[0] and "--skip-task3" in named[0]
 
     # Headers with the equivalent commands, in order, and the time of each step.
     headers = re.findall(r"^\[(\d)/(\d)\] (.*)$", stdout, flags=re.M)
@@ -116,8 +117,23 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     assert rebuilt.returncode == 0 and (out / "REPORT.md").read_text() == report
     assert "skipped: no ImageNet weights" in summary_row(stdout, "ResNet18")
     assert "0.62" in summary_row(stdout, "ResNet18")
-    assert f"report: {out / 'REPORT.md'}" in stdout
+    pdf = out / "REPORT.pdf"  # compiled where TeX is installed; else a line says how
+    assert f"report: {out / 'REPORT.md'}, {out / 'REPORT.tex'}" + (
+        f", {pdf}\n" if pdf.is_file() else " (no REPORT.pdf: report.py's line above") in stdout
+    assert ("compiled " if pdf.is_file() else "Overleaf") in stdout
     assert re.search(r"^total time \d+m\d\ds$", stdout, flags=re.M)
+
+    # The code ZIP of these runs: the default folder (plots/, here absent) is not theirs,
+    # and the one line says how to name theirs; --runs DIR packs them.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    missing = run_script(str(ROOT / "submission_zip.py"), cwd=elsewhere)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "--runs DIR" in missing.stderr and "Traceback" not in missing.stderr
+    packed = run_script(str(ROOT / "submission_zip.py"), "--runs", str(out), cwd=elsewhere)
+    assert packed.returncode == 0, packed.stderr
+    with zipfile.ZipFile(out / "submission.zip") as zf:
+        assert f"tdt4265-a3/{out.name}/REPORT.md" in zf.namelist()
 
 
 def run_in_process(argv, capsys):
@@ -244,6 +260,10 @@ def test_resume_after_ctrl_c_in_task_2_continues_the_assignment(tmp_path):
         assert b["final"]["test"]["accuracy"] == a["final"]["test"]["accuracy"], name
     assert sorted(p.name for p in (tmp_path / "whole").glob("*.json")) == \
         sorted(p.name for p in out.glob("*.json"))
+    # The report writes no run file: it is never "finished before", it runs after the resume.
+    assert not (tmp_path / "whole" / "previous").exists() and not (out / "previous").exists()
+    assert "[3/3] Report: REPORT.md from the saved runs (python report.py" in resumed.stdout
+    assert (out / "REPORT.md").is_file()
 
 
 def test_bad_data_dir_is_one_line_and_exit_1(tmp_path):
