@@ -64,8 +64,10 @@ import task3_resnet
 import task3_visualisation
 from cli import (ArgumentParser, Interrupted, UserError, add_best_model_arg, add_data_arg,
                  add_device_args, positive_int, run_cli)
-from plots import quick_look_note, ten_epoch_line
+from run_tables import quick_look_note, ten_epoch_line
 from recipes import RECIPES, TASK2
+from report_cited import TASK_OUTPUT_RUNS, load_groups
+from report_tables import summary_rows, summary_text
 from runner import seed_runs
 from runs import atomic_write_json, ensure_output_dir, find_runs, load_run
 from utils import format_duration
@@ -260,16 +262,16 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
     task's default: plots.quick_look) says so in its row."""
-    loaded = report.load_groups(out, report.TASK_OUTPUT_RUNS)
+    loaded = load_groups(out, TASK_OUTPUT_RUNS)
     groups = {name: [run for _, run in pairs] for name, pairs in loaded.items()}
     why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
-    rows = report.summary_rows(report.TASK_OUTPUT_RUNS, groups, why)
+    rows = summary_rows(TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
     if any(quick_look_note(g) for g in groups.values() if g):
         lines.append("(quick look: trained on a --subset or for fewer epochs than the task's "
                      "default; not comparable with the report)")
-    lines += report.summary_text(rows)
+    lines += summary_text(rows)
     lines += ["", "The handout's bar for Task 2 (at least 75 % test accuracy within 10 epochs):"]
     lines += [ten_epoch_line(recipe.label, groups[recipe.run_name]) for recipe in TASK2
               if groups.get(recipe.run_name)]

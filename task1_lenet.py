@@ -31,7 +31,8 @@ import torch.nn as nn
 
 from architecture import architecture_table, format_parameter_table, xavier_init_
 from cli import ArgumentParser, add_common_args, run_cli
-from plots import draw_task1, training_details
+from plots import draw_task1
+from run_tables import training_details
 from recipes import RECIPES
 from runner import Job, run_jobs, seed_runs
 from runs import atomic_write_text, ensure_output_dir, load_run

@@ -37,7 +37,8 @@ import torch.nn as nn
 
 from architecture import architecture_table, xavier_init_
 from cli import ArgumentParser, UserError, add_best_model_arg, add_common_args, run_cli
-from plots import draw_task2, final_table, ten_epoch_line, training_details
+from plots import draw_task2
+from run_tables import final_table, ten_epoch_line, training_details
 from recipes import TASK2, task2_label
 from runner import Job, run_jobs
 from runs import atomic_write_text, ensure_output_dir, find_runs, load_run

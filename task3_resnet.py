@@ -31,7 +31,8 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from cli import (ArgumentParser, UserError, add_best_model_arg, add_common_args, positive_int,
                  run_cli)
-from plots import COMPARISON_FIGURE, draw_task3, draw_task3d, weights_label
+from plots import COMPARISON_FIGURE, draw_task3, draw_task3d
+from run_tables import weights_label
 from recipes import RECIPES, TASK2, task2_label
 from runner import Job, run_jobs
 from runs import file_sha256, find_runs, load_run

@@ -42,7 +42,8 @@ from torchvision.utils import make_grid
 
 from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
 from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from plots import pyplot, save_figure, weights_label
+from plots import pyplot, save_figure
+from run_tables import weights_label
 from runs import ensure_output_dir, find_runs, load_run, read_checkpoint
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
                           load_resnet18_weights)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import plots
+import run_tables
 from conftest import run_script, write_image_tree
 from test_trainer import make_trainer
 
@@ -96,9 +97,9 @@ def test_the_best_model_is_the_best_validation_accuracy_unless_a_flag_says(tmp_p
                                                                             monkeypatch):
     a, b = history([(1.0, 0.6)]), history([(1.0, 0.7)])
     a["final"]["val"]["accuracy"], b["final"]["val"]["accuracy"] = 0.71, 0.78
-    assert plots.best_model({"Model 2.1": a, "Model 2.2": [b, b]}) == \
+    assert run_tables.best_model({"Model 2.1": a, "Model 2.2": [b, b]}) == \
         ("Model 2.2", "the best validation accuracy: 0.7800 against Model 2.1: 0.7100")
-    label, why = plots.best_model({"Model 2.1": a, "Model 2.2": b}, "Model 2.1")
+    label, why = run_tables.best_model({"Model 2.1": a, "Model 2.2": b}, "Model 2.1")
     assert label == "Model 2.1" and why.startswith("chosen with --best-model")
     titles = [t for t, _ in legends(monkeypatch, lambda: plots.draw_task2(
         {"Model 2.1": a, "Model 2.2": b}, tmp_path))]
@@ -147,25 +148,27 @@ def test_the_architecture_tables_are_the_original_reports(label):
 # --------------------------------------------------------------------------- the 10-epoch bar
 def test_the_ten_epoch_line_reads_the_last_check_at_or_before_epoch_10():
     crosses = history([(e / 2, 0.70 + 0.01 * (e >= 19)) for e in range(1, 25)])  # 0.71 at 9.5
-    line = plots.ten_epoch_line("Model 2.1", crosses)
+    line = run_tables.ten_epoch_line("Model 2.1", crosses)
     assert "test accuracy 0.7100 at epoch 10.0" in line and "misses" in line
     crosses = history([(e / 2, 0.70 + 0.06 * (e >= 19)) for e in range(1, 25)])  # 0.76 at 9.5
-    assert plots.at_epoch(crosses) == (10.0, pytest.approx(0.76))
-    assert "reaches the handout's bar of 0.75" in plots.ten_epoch_line("Model 2.1", crosses)
+    assert run_tables.at_epoch(crosses) == (10.0, pytest.approx(0.76))
+    assert "reaches the handout's bar of 0.75" in run_tables.ten_epoch_line("Model 2.1", crosses)
     late = history([(e / 2, 0.70 + 0.1 * (e >= 21)) for e in range(1, 25)])  # 0.80 at 10.5
-    assert "0.7000 at epoch 10.0" in plots.ten_epoch_line("Model 2.2", late)
+    assert "0.7000 at epoch 10.0" in run_tables.ten_epoch_line("Model 2.2", late)
     never = history([(e / 2, 0.6) for e in range(1, 41)])
-    assert "misses" in plots.ten_epoch_line("Model 2.2", never)
-    seeds = plots.ten_epoch_line("Model 2.2", [crosses, never])
+    assert "misses" in run_tables.ten_epoch_line("Model 2.2", never)
+    seeds = run_tables.ten_epoch_line("Model 2.2", [crosses, never])
     assert "(2 seeds)" in seeds and "reaches it in 1 of 2 seeds" in seeds
     old = history([(e / 2, 0.6) for e in range(1, 41)], key="unused")
     assert "not recorded: the run predates the test curve" in \
-        plots.ten_epoch_line("Model 2.1", old)
+        run_tables.ten_epoch_line("Model 2.1", old)
 
 
 # --------------------------------------------------------------------------- REPORT.md
 def test_the_checklist_names_every_item_and_a_missing_items_command(tmp_path):
-    from report import ITEMS, TASK_OUTPUT_RUNS, build_report
+    from report_cited import TASK_OUTPUT_RUNS
+    from report_sections import build_report
+    from report_text import ITEMS
     lenet = history([(0.5, 0.5), (1.0, 0.6)])
     lenet["config"] = {"model": "lenet", "command": "python task1_lenet.py"}
     (tmp_path / "task1_lenet.json").write_text(json.dumps(lenet))

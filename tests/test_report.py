@@ -12,8 +12,10 @@ import pytest
 from conftest import ROOT, run_script, write_image_tree, write_pickle_batches
 from dataloaders import CLASSES
 from doccheck import bad_pointers, broken_links
-from report import CITED, TASK_OUTPUT_RUNS, build_report, data_line, shown_command
-from plots import final_table, mean_std, per_class_table, plot_confusion, plot_runs
+from report_cited import CITED, TASK_OUTPUT_RUNS, data_line, shown_command
+from report_sections import build_report
+from plots import plot_confusion, plot_runs
+from run_tables import final_table, mean_std, per_class_table
 
 
 def run(name, test_acc, *, seed=0, source=None, gpu=None):
@@ -138,7 +140,7 @@ def test_confusion_figure_sums_seeds_and_refuses_runs_without_a_matrix(tmp_path)
 
 # --------------------------------------------------------------------------- results folders
 def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
-    from report import draw_figures
+    from report_figures import draw_figures
     results, out = tmp_path / "results", tmp_path / "out"
     data_path = "../elsewhere/data/cifar10-jpeg.tar.gz"  # the data's path on the machine that ran it
     lenet_dir = results / "gpu-2026-01-02" / "lenet"
@@ -177,7 +179,7 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
     assert missing == ["task2_model22", "task3_resnet18"]
     assert "| LeNet (Task 1) | 0.9800 ± 0.0000 (3 seeds) | 0.7206 |" in text
     files = ", ".join(f"`gpu-2026-01-02/lenet/task1_lenet_seed{s}`" for s in (0, 1, 10))
-    assert (f"| LeNet | {files} | `python task1_lenet.py --data-dir DATA --seed S` | "
+    assert (f"| LeNet | {files} | `python task1_lenet.py --data-dir DATA --seed S` | - | "
             "cuda (NVIDIA H200) | bf16 | 2.x | archive `cifar10-jpeg.tar.gz`; 45,000 train / "
             "5,000 val / 10,000 test images | 2026-01-02 (`gpu-2026-01-02/`) | finished | "
             "2m00s each |") in text
@@ -283,7 +285,7 @@ def test_readme_results_table_is_the_one_the_run_files_give():
     """README's numbers are read from the committed run files: the table in README.md is
     exactly what `python report.py --readme-table` prints from results/."""
     from pathlib import Path
-    from report import readme_table
+    from report_tables import readme_table
     root = Path(__file__).resolve().parents[1]
     table = readme_table(root / "results")
     assert "| LeNet (Task 1) |" in table and "| Model 2.1 |" in table
@@ -312,7 +314,7 @@ def test_data_line_names_the_sources_the_configs_record():
 
 
 def test_quick_look_is_a_subset_or_fewer_epochs_than_the_tasks_default():
-    from plots import quick_look
+    from run_tables import quick_look
     full = run("model22", 0.7)
     full["config"].update(epochs=50, args={"subset": None, "epochs": None})
     assert quick_look(full) is None

@@ -9,7 +9,9 @@ import subprocess
 import pytest
 
 from conftest import run_script
-from report import TASK_OUTPUT_RUNS, ITEMS, report_blocks
+from report_cited import TASK_OUTPUT_RUNS
+from report_sections import report_blocks
+from report_text import ITEMS
 from report_latex import compile_pdf, included_figures, tex_command, to_latex_text
 from runrecord import Run, RunGroup
 from tables import Table, latex_escape, to_latex, to_markdown

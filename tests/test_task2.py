@@ -9,7 +9,7 @@ from recipes import RECIPES
 from architecture import xavier_init_
 from task2_models import Model21, Model22
 from architecture import parameter_table
-from plots import final_table
+from run_tables import final_table
 
 
 @pytest.mark.parametrize("cls, total", [(Model21, 1_438_666), (Model22, 419_818)])

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-import plots
+import run_tables
 import task3_resnet
 import task3_visualisation
 from conftest import run_script, write_image_tree
@@ -180,7 +180,7 @@ def test_weights_found_in_the_torch_hub_cache(no_network, weights_file):
     assert info["weights_file"] == str(no_network / IMAGENET_FILE)
     # not torchvision's real file (its SHA-256 differs): never labelled as ImageNet weights
     assert info["pretrained_source"] == "unverified"
-    assert "NOT ImageNet" in plots.weights_label(info)
+    assert "NOT ImageNet" in run_tables.weights_label(info)
 
 
 def _resnet34(path):

@@ -1,0 +1,295 @@
+"""The report's sections, the handout item by item: each a list of blocks (lines of text and
+`Table`s) filled from the cited runs, that REPORT.md and REPORT.tex are both written from.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from architecture import architecture_data, parameter_data
+from dataloaders import CLASSES
+from recipes import TASK2
+from report_cited import (CITED, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
+                          load_groups, no_test_curve, one_or_list, provenance, report_command,
+                          run_label, runs_of, short, shown_command, shown_groups, task2_groups,
+                          wall_cell)
+from report_figures import anchor, confusion_figure, figure_lines, figure_there
+from report_latex import to_markdown_text
+from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
+                           summary_rows)
+from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS, FACTS, FIGURES,
+                         H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS, NOT_REPRODUCED,
+                         NO_TEST_CURVE, PER_CLASS, QUICK_LOOK, TASK2_TRAIN_COLUMNS, VISUALISATION,
+                         WHICH, YOURS, ZIP_COMMAND)
+from run_tables import (BAR_ACCURACY, at_epoch, best_model, confused_data, confusion_counts,
+                        final_data, format_mean_std, mean_std, per_class_data, quick_look_note,
+                        ten_epoch_line, training_data)
+from tables import Table
+from task1_lenet import LeNet
+from task2_models import model_of
+
+# --------------------------------------------------------------------------- the report
+def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
+                 drawn: set[str] | None = None, own_runs: bool | None = None,
+                 best: str | None = None, loaded: dict | None = None
+                 ) -> tuple[str, list[str]]:
+    """REPORT.md's text and the list of missing runs (the arguments: `report_blocks`')."""
+    blocks, missing = report_blocks(results, output_dir, cited, drawn, own_runs, best, loaded)
+    return to_markdown_text(blocks), missing
+
+
+def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | None = None,
+                  drawn: set[str] | None = None, own_runs: bool | None = None,
+                  best: str | None = None, loaded: dict | None = None
+                  ) -> tuple[list, list[str]]:
+    """The report as blocks (lines of text and tables; REPORT.md and REPORT.tex are written
+    from them) and the list of missing runs.
+
+    `results`: where the run files are; `output_dir` (default: `results`): where REPORT.md and
+    its figures go; `cited`: which runs (default CITED); `drawn`: names of the figures
+    `draw_figures` made (None: embed whatever figure files are in `output_dir`); `own_runs`:
+    the specs name the task scripts' own runs (default: when `cited` is TASK_OUTPUT_RUNS),
+    for the sentence that says so and the command that rebuilds the file; `best`: the Task 2
+    model --best-model chose (a label; None: the best validation accuracy); `loaded`:
+    `load_groups`' answer, when the caller has it.
+    """
+    results = Path(results)
+    out = Path(output_dir) if output_dir is not None else results
+    cited = CITED if cited is None else cited
+    own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
+    loaded = load_groups(results, cited) if loaded is None else loaded
+    groups = runs_of(loaded)
+    shown = shown_groups(groups)
+    task2 = task2_groups(shown)
+    best_pick = best_model(task2, best if best in task2 else None) if task2 else None
+    others = other_run_files(results, loaded)
+    lines = [*_header(results, out, cited, own_runs, shown, best_pick, best),
+             *_summary(cited, groups),
+             *_checklist(cited, shown, out, drawn, best_pick),
+             *_task1(shown, out, drawn),
+             *_task2(shown, out, drawn, best_pick, others, results),
+             *_task3(cited, shown, out, drawn, best_pick),
+             *_per_class(shown, out, drawn),
+             *_corrections(),
+             *runs_section(results, cited, loaded, own_runs),
+             *other_runs_section(results, others),
+             *_missing(cited, groups)]
+    return lines, [name for name, g in groups.items() if not g]
+
+
+def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
+            best_pick, best: str | None) -> list[str]:
+    names = ", ".join(f"`{n}`" for n in cited)
+    lines = ["# TDT4265 Assignment 3: results", "",
+             INTRO.format(command=report_command(results, out, own_runs, best), results=results,
+                          which=WHICH[own_runs].format(names=names)),
+             "", data_line(shown), ""]
+    quick = [short(n) for n, g in shown.items() if quick_look_note(g)]
+    if quick:
+        lines += [QUICK_LOOK.format(models=", ".join(quick),
+                                    were="was" if len(quick) == 1 else "were"), ""]
+    old = [short(n) for n, g in shown.items() if no_test_curve(g)]
+    if old:
+        lines += [NO_TEST_CURVE.format(runs=f"The runs of {', '.join(old)}"), ""]
+    if best_pick:
+        lines += [BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
+    return lines
+
+
+def _summary(cited: dict, groups: dict) -> list[str]:
+    return ["## Summary: ours beside the original report (test accuracy)", "",
+            summary_data(summary_rows(cited, groups)), ""]
+
+
+def _checklist(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
+               best_pick) -> list[str]:
+    answers = _answers(cited, shown, out, drawn, best_pick)
+    return ["## The handout, item by item", "", CHECKLIST, "",
+            Table(["item", "the handout asks", "answered by"],
+                  [[item, asks, answers[item]] for item, asks in ITEMS]), ""]
+
+
+def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
+             best_pick) -> dict[str, str]:
+    """What answers each item of ITEMS: a link into this file, or missing and its command."""
+    best = next((r for r in TASK2 if best_pick and r.label == best_pick[0]), None)
+
+    def figure(item: str, recipe=None) -> str:
+        name = FIGURES[item][1]
+        if not figure_there(item, out, drawn):
+            return "missing: " + _making(cited, item)
+        notes = [recipe.label] if recipe is best and best else []
+        if recipe and no_test_curve(shown.get(recipe.run_name, [])):
+            notes.append("no test curve: its runs predate it")
+        return f"[{name}]({name})" + (f" ({'; '.join(notes)})" if notes else "")
+
+    def section(heading: str, run_name: str) -> str:
+        if not shown.get(run_name):
+            return "missing: " + _making(cited, run_name)
+        return f"[{heading}]({anchor(heading)})"
+
+    answers = {"code": f"`{ZIP_COMMAND}` writes it (the code, this file and its figures)",
+               "1a": figure("1a", LENET), "1b": section(H_1B, LENET.run_name),
+               "1c": f"[{H_1C}]({anchor(H_1C)})", "2c": figure("2c", best),
+               "2d": figure("2d", best), "3a": section(H_3A, RESNET.run_name),
+               "3b": figure("3b", RESNET), "3c": figure("3c", RESNET), "3d": figure("3d"),
+               "3e": figure("3e"), "3f": figure("3f"), "3g": figure("3g")}
+    task2 = next((r.run_name for r in TASK2 if shown.get(r.run_name)), MODEL21.run_name)
+    for item, heading in (("Task 2", H_BAR), ("2a", H_2A), ("2b", H_2B), ("2e", H_2E)):
+        answers[item] = section(heading, task2)
+    return answers
+
+
+def _making(cited: dict, what: str) -> str:
+    """The command that makes what an item needs: a run, or the visualisation."""
+    if what in ("3e", "3f", "3g"):
+        return f"`{VISUALISATION}` (from a ResNet18 run or its ImageNet weights)"
+    name = {"1a": LENET.run_name, "2c": MODEL21.run_name, "2d": MODEL21.run_name,
+            "3b": RESNET.run_name, "3c": RESNET.run_name, "3d": RESNET.run_name}.get(what, what)
+    spec = cited.get(name) or TASK_OUTPUT_RUNS.get(name, {})
+    return f"`{spec.get('command', '?')}`"
+
+
+def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["## Task 1: LeNet", "", *figure_lines(out, ["1a", "1b"], drawn)]
+    group = shown.get(LENET.run_name)
+    if group:
+        table = final_data({LENET.label: one_or_list(group)}, {LENET.label: LENET.original})
+        lines += [f"### {H_1B}", "", table, ""]
+    lines += [f"### {H_1C}", "", parameter_data(LeNet()), "",
+              "### LeNet: layers and training details", "", architecture_data(LeNet()), ""]
+    if group:
+        lines += [training_data(group), ""]
+    return lines
+
+
+def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: list,
+           results: Path) -> list[str]:
+    lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
+    task2 = task2_groups(shown)
+    if task2:
+        lines += [f"### {H_2A}", ""]
+        for label, group in task2.items():
+            lines += [architecture_data(model_of(label, group[0]), title=f"{label}: layers"), "",
+                      training_data(group, title=f"{label}: training details"), ""]
+        table = final_data({label: one_or_list(g) for label, g in task2.items()},
+                           {r.label: r.original for r in TASK2 if r.label in task2})
+        lines += [f"### {H_2B}", "", table, "", TASK2_TRAIN_COLUMNS, "",
+                  *_bar(task2, others, results)]
+    if best_pick:
+        lines += [f"### 2c, 2d: the best model, {best_pick[0]}", "",
+                  BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
+    lines += figure_lines(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
+    if task2:
+        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(shown, task2), "",
+                  YOURS.format(what="2e's discussion"), ""]
+    return lines
+
+
+def _bar(task2: dict, others: list, results: Path) -> list[str]:
+    lines = [f"### {H_BAR}", "", BAR, "",
+             *(f"- {ten_epoch_line(label, group)}" for label, group in task2.items()), ""]
+    missed = [g for g in task2.values()
+              if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
+    reach = [(p, run, at_epoch(run)) for p, run in others
+             if (run.get("config") or {}).get("model") in (MODEL21.key, MODEL22.key)
+             and at_epoch(run) and at_epoch(run)[1] >= BAR_ACCURACY]
+    if missed and reach:
+        lines += [BAR_REACHED_BY, ""] + [
+            f"- `{run_label(results, p)}`: {value:.4f} at epoch {epoch:.1f}, "
+            f"`{shown_command((run.get('config') or {}).get('command', '?'))}`"
+            for p, run, (epoch, value) in reach] + [""]
+    return lines
+
+
+def _facts_task2(shown: dict, task2: dict) -> list[str]:
+    def acc(group, split="test"):
+        return [((r.get("final") or {}).get(split) or {}).get("accuracy") for r in group]
+
+    lines = []
+    for label, group in task2.items():
+        test, train = acc(group), acc(group, "train")
+        best = [(r.get("final") or {}).get("best_epoch") for r in group]
+        lines.append(f"- {label}: test accuracy {format_mean_std(test, 4)}"
+                     + (f" over {len(group)} seeds" if len(group) > 1 else " (one run)")
+                     + f", train {format_mean_std(train, 4)}; best checkpoint at epoch "
+                     f"{format_mean_std(best, 1)} of "
+                     f"{(group[0].get('config') or {}).get('epochs', '?')}; training took "
+                     f"{wall_cell(group)} on {provenance(group)[0]}.")
+    means = {label: (mean_std([a for a in acc(g) if a is not None]), len(g))
+             for label, g in task2.items() if any(a is not None for a in acc(g))}
+    if len(means) == 2:
+        (a, ((ma, sa), na)), (b, ((mb, sb), nb)) = sorted(means.items(),
+                                                          key=lambda kv: -kv[1][0][0])
+        spread = [f"{100 * std:.2f} ({label})" for label, std, n in
+                  ((a, sa, na), (b, sb, nb)) if n > 1]
+        lines.append(f"- {a} is ahead of {b} by {100 * (ma - mb):.2f} points of test accuracy"
+                     + (f"; the seeds' standard deviation, in points: {', '.join(spread)}"
+                        + (", wider than the gap" if ma - mb <= max(sa, sb) else "")
+                        if spread else "; one run each: seed noise unknown") + ".")
+    means = {label: m for label, (m, _) in means.items()}
+    lenet = [a for a in acc(shown.get(LENET.run_name, [])) if a is not None]
+    if lenet and means:
+        lines.append("- Against LeNet's " + f"{mean_std(lenet)[0]:.4f}: " + ", ".join(
+            f"{label} {100 * (m - mean_std(lenet)[0]):+.2f} points" for label, (m, _) in
+            means.items()) + ".")
+    return lines
+
+
+def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pick) -> list[str]:
+    lines = ["## Task 3: ResNet18 transfer learning", ""]
+    group = shown.get(RESNET.run_name)
+    if not group:
+        spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
+        why = spec.get("missing")
+        return lines + ["### 3a, 3b, 3c, 3d, 3e, 3f, 3g: not reproduced yet", "",
+                        NOT_REPRODUCED.format(why=f": {why}" if why else "",
+                                              command=spec["command"]), ""]
+    lines += [f"### {H_3A}", "", training_data(group), "",
+              final_data({RESNET.label: one_or_list(group)}), ""]
+    lines += figure_lines(out, ["3b", "3c", "3d", "3e", "3f", "3g"], drawn)
+    test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
+    best = task2_groups(shown).get(best_pick[0], []) if best_pick else []
+    best_test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in best]
+    facts = [f"- ResNet18: test accuracy {format_mean_std(test, 4)}; "
+             f"{(group[0].get('config') or {}).get('trainable_parameters', 0):,} trainable "
+             f"parameters; {wall_cell(group)} of training on {provenance(group)[0]}."]
+    if best_test and None not in test + best_test:
+        facts.append(f"- Against {best_pick[0]} ({format_mean_std(best_test, 4)}): "
+                     f"{100 * (mean_std(test)[0] - mean_std(best_test)[0]):+.2f} points.")
+    return lines + [FACTS, "", *facts, "",
+                    YOURS.format(what="3d's comparison and 3e-3g's observations"), ""]
+
+
+def _per_class(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+    lines = ["## Per-class test accuracy", ""]
+    if not shown:
+        return lines + ["No cited run is in the results folder.", ""]
+    runs = {short(n): one_or_list(g) for n, g in shown.items()}
+    lines += [PER_CLASS, "", per_class_data(runs, CLASSES), "",
+              confused_data(runs, CLASSES, "Most confused (true -> predicted)"), ""]
+    for name, group in shown.items():
+        figure, label = confusion_figure(group), short(name)
+        if confusion_counts(group)[0] is None:
+            continue
+        if (drawn is None or figure in drawn) and (out / figure).is_file():
+            caption = f"{label}: test confusion matrix"
+            lines += [f"**{caption}**", "", f"![{caption}]({figure})", ""]
+        else:
+            lines += [f"**{label}: test confusion matrix**: missing (`{figure}` is not in the "
+                      "output folder)", ""]
+    return lines
+
+
+def _corrections() -> list[str]:
+    return ["## Corrections to the original report", "",
+            *(f"- {line}" for line in CORRECTIONS), ""]
+
+
+def _missing(cited: dict, groups: dict) -> list[str]:
+    missing = [n for n, g in groups.items() if not g]
+    if not missing:
+        return []
+    return ["", "## Missing runs", ""] + [
+        f"- {cited[n]['label']}: `{cited[n]['command']}`"
+        + (f" (not made: {cited[n]['missing']})" if cited[n].get("missing") else "")
+        for n in missing]
