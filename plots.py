@@ -19,6 +19,7 @@ import numpy as np
 from cli import ArgumentParser, run_cli
 from recipes import RECIPES
 from run_tables import best_model, confusion_counts, group_of, quick_look_note, weights_label
+from runrecord import predates_test_curve
 from runs import ensure_output_dir, load_run
 
 
@@ -78,7 +79,7 @@ STYLES = {"train": "--", "val": "-", "test": ":"}
 SPLITS = ("train", "val", "test")
 
 
-NO_TEST_CURVE = "test: not recorded (the {runs} the test curve)"
+NO_TEST_CURVE = "test: not recorded ({predates})"
 
 
 def _split_name(split: str, metric: str) -> str:
@@ -143,9 +144,8 @@ def _plot_split(ax, group: Sequence[dict], key: str, style: str, color: str,
             std.append(float(np.std(values)))
     if not xs:
         if key.startswith("test"):
-            runs = "runs predate" if len(group) > 1 else "run predates"
-            ax.plot([], [], style, color=color,
-                    label=label.split(": ")[0] + ": " + NO_TEST_CURVE.format(runs=runs))
+            ax.plot([], [], style, color=color, label=label.split(": ")[0] + ": "
+                    + NO_TEST_CURVE.format(predates=predates_test_curve(len(group))))
         return
     if len(group) > 1:
         label += f" (mean of {len(group)} seeds, band ±1 std)"

@@ -20,9 +20,10 @@ from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS
                          H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS, NOT_REPRODUCED,
                          NO_TEST_CURVE, PER_CLASS, QUICK_LOOK, TASK2_TRAIN_COLUMNS, VISUALISATION,
                          WHICH, YOURS, ZIP_COMMAND)
-from run_tables import (BAR_ACCURACY, at_epoch, best_model, confused_data, confusion_counts,
-                        final_data, format_mean_std, mean_std, per_class_data, quick_look_note,
-                        ten_epoch_line, training_data)
+from run_tables import (BAR_ACCURACY, at_epoch, bar_data, best_model, confused_data,
+                        confusion_counts, final_data, format_mean_std, mean_std, per_class_data,
+                        quick_look_note, training_data)
+from runrecord import predates_test_curve
 from tables import Table
 from task1_lenet import LeNet
 from task2_models import model_of
@@ -89,7 +90,8 @@ def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
                                     were="was" if len(quick) == 1 else "were"), ""]
     old = [short(n) for n, g in shown.items() if no_test_curve(g)]
     if old:
-        lines += [NO_TEST_CURVE.format(runs=f"The runs of {', '.join(old)}"), ""]
+        lines += [NO_TEST_CURVE.format(models=", ".join(old),
+                                       predates=predates_test_curve(2)), ""]
     if best_pick:
         lines += [BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     return lines
@@ -119,7 +121,8 @@ def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
             return "missing: " + _making(cited, item)
         notes = [recipe.label] if recipe is best and best else []
         if recipe and no_test_curve(shown.get(recipe.run_name, [])):
-            notes.append("no test curve: its runs predate it")
+            notes.append("no test curve: "
+                         + predates_test_curve(len(shown[recipe.run_name])))
         return f"[{name}]({name})" + (f" ({'; '.join(notes)})" if notes else "")
 
     def section(heading: str, run_name: str) -> str:
@@ -186,8 +189,7 @@ def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: li
 
 
 def _bar(task2: dict, others: list, results: Path) -> list[str]:
-    lines = [f"### {H_BAR}", "", BAR, "",
-             *(f"- {ten_epoch_line(label, group)}" for label, group in task2.items()), ""]
+    lines = [f"### {H_BAR}", "", BAR, "", bar_data(task2), ""]
     missed = [g for g in task2.values()
               if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
     reach = [(p, run, at_epoch(run)) for p, run in others

@@ -62,7 +62,7 @@ NOT_REPRODUCED = ("**Not reproduced yet.** No run from torchvision's ImageNet we
                   "`{command}`, then `python task3_visualisation.py --data-dir DATA`; or "
                   "`python run_all.py --data-dir DATA`, which downloads the weights before "
                   "Task 1.")
-NO_TEST_CURVE = ("**Test curves.** {runs} predate the test curve (checks recorded the test split "
+NO_TEST_CURVE = ("**Test curves.** {models}: {predates} (checks recorded the test split "
                  "only from 2026-12-01): their figures draw training and validation and say "
                  "so in the legend; their final test numbers are measured as for every run.")
 BEST_MODEL = ("**The best Task 2 model**, the one 2c, 2d and 3d show: {label} ({why}).")

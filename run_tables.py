@@ -12,7 +12,7 @@ import numpy as np
 
 import runrecord
 from recipes import RECIPES
-from runrecord import Run
+from runrecord import Run, predates_test_curve
 from tables import Table, to_markdown
 
 
@@ -184,33 +184,49 @@ def at_epoch(run: dict, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
     return checks[-1] if checks else None
 
 
-def ten_epoch_line(label: str, run_or_runs) -> str:
-    """Whether a Task 2 model meets the handout's bar, as measured: its test accuracy at the
-    last check at or before epoch 10 (from the test curve; several seeds: each, and their
-    mean), never a number from a later or a chosen check."""
+def bar_cells(run_or_runs) -> tuple[str, str, str]:
+    """A model against the handout's bar, as measured: (its test accuracy at the last check at
+    or before epoch 10, from the test curve, several seeds: their mean ± std; that epoch; the
+    verdict), never a number from a later or a chosen check. Without a test curve: the
+    validation accuracy there instead, said so."""
     group = group_of(run_or_runs)
     tests = [at_epoch(r) for r in group]
     seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
     if not any(tests):
         vals = [v for v in (at_epoch(r, "val_accuracy") for r in group) if v]
-        return (f"{label}: test accuracy within {BAR_EPOCHS} epochs not recorded: the "
-                f"run{'s predate' if len(group) > 1 else ' predates'} the test curve"
-                + (f" (validation accuracy at epoch {vals[-1][0]:.1f}: "
-                   f"{format_mean_std([v for _, v in vals], 4)}{seeds})" if vals else ""))
+        return (f"not recorded: {predates_test_curve(len(group))}"
+                + (f" (validation accuracy {format_mean_std([v for _, v in vals], 4)}{seeds})"
+                   if vals else ""), f"{vals[-1][0]:.1f}" if vals else "-", "not measured")
     measured = [t for t in tests if t]
     short = [r for r in group if r.get("history") and r["history"][-1]["epoch"] < BAR_EPOCHS - 0.01
              and r.get("status") != "running"]
     reached = sum(v >= BAR_ACCURACY for _, v in measured)
     verdict = ("reaches" if reached == len(measured) else "misses" if not reached else
                f"reaches it in {reached} of {len(measured)} seeds,")
-    return (f"{label}: test accuracy {format_mean_std([v for _, v in measured], 4)}{seeds} "
-            f"at epoch {max(e for e, _ in measured):.1f} (the last check at or before epoch "
-            f"{BAR_EPOCHS}): {verdict} the handout's bar of {BAR_ACCURACY:.2f}"
-            + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
-               if len(measured) < len(group) else "")
-            + (f"; {'its runs' if len(group) > 1 else 'it'} trained "
-               f"{max(r['history'][-1]['epoch'] for r in short):.0f} epochs only"
-               if short else ""))
+    verdict += (f" the handout's bar of {BAR_ACCURACY:.2f}"
+                + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
+                   if len(measured) < len(group) else "")
+                + (f"; {'its runs' if len(group) > 1 else 'it'} trained "
+                   f"{max(r['history'][-1]['epoch'] for r in short):.0f} epochs only"
+                   if short else ""))
+    return (f"{format_mean_std([v for _, v in measured], 4)}{seeds}",
+            f"{max(e for e, _ in measured):.1f}", verdict)
+
+
+def bar_data(models: dict, title: str = "") -> Table:
+    """The handout's bar for Task 2, one row per model (`bar_cells`)."""
+    return Table(["model", f"test accuracy within {BAR_EPOCHS} epochs", "at epoch", "verdict"],
+                 [[label, *bar_cells(group)] for label, group in models.items()], title=title)
+
+
+def ten_epoch_line(label: str, run_or_runs) -> str:
+    """`bar_cells` as one console line."""
+    accuracy, epoch, verdict = bar_cells(run_or_runs)
+    if verdict == "not measured":
+        return (f"{label}: test accuracy within {BAR_EPOCHS} epochs {accuracy}"
+                .replace(" (validation accuracy", f" (validation accuracy at epoch {epoch}:"))
+    return (f"{label}: test accuracy {accuracy} at epoch {epoch} (the last check at or before "
+            f"epoch {BAR_EPOCHS}): {verdict}")
 
 
 def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | None = None,

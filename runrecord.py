@@ -184,6 +184,12 @@ class Run:
         return str(code["commit"])[:7] + (" (uncommitted changes)" if code.get("dirty") else "")
 
 
+def predates_test_curve(n_runs: int) -> str:
+    """The one wording of runs without a test curve (made before checks recorded the test
+    split): 'the run predates the test curve'."""
+    return f"the run{'s predate' if n_runs != 1 else ' predates'} the test curve"
+
+
 def quick_look_note(runs: Sequence[Run]) -> str | None:
     """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one (each reason
     once), else None: the one wording of a quick look."""

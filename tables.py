@@ -96,7 +96,10 @@ def latex_escape(text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch) or ch for ch in text)
+    # "--" would print as a dash (a ligature): a flag like --data-dir keeps its two hyphens
+    return "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch)
+                   or ("-{}" if ch == "-" and text[i + 1:i + 2] == "-" else ch)
+                   for i, ch in enumerate(text))
 
 
 LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
