@@ -170,17 +170,34 @@ def separation_note(n: int) -> str:
 
 
 # --------------------------------------------------------------------------- reading runs
-def read_experiments(folder: Path | str) -> dict[str, dict[int, dict]]:
+@dataclass(frozen=True)
+class Arm:
+    """One variant as its run files describe it (config["experiment"]): its name, the
+    variant it is compared with (None: a baseline), what it changes, and its group ("ladder":
+    on Task 1's LeNet; "report": on the report's Model 2.1/2.2)."""
+    name: str
+    baseline: str | None
+    changes: str
+    group: str
+
+
+def read_experiments(folder: Path | str) -> tuple[dict[str, dict[int, dict]], list[Arm]]:
     """{variant: {seed: measures}} of the finished (or diverged) experiment runs in
-    `folder`."""
+    `folder`, and their variants (ladder first, each group's baselines first)."""
     out: dict[str, dict[int, dict]] = {}
+    arms: dict[str, Arm] = {}
     for path in sorted(Path(folder).glob("*_seed*.json")):
         run = load_run(path)
-        exp = (run.get("config") or {}).get("experiment")
+        config = run.get("config") or {}
+        exp = config.get("experiment")
         if not exp or run.get("final") is None:
             continue
-        out.setdefault(exp["variant"], {})[run["config"]["seed"]] = measures(run)
-    return out
+        out.setdefault(exp["variant"], {})[config["seed"]] = measures(run)
+        arms[exp["variant"]] = Arm(exp["variant"], exp.get("baseline"), exp.get("changes", ""),
+                                   "ladder" if config.get("model") == "lenet" else "report")
+    order = sorted(arms.values(), key=lambda a: (a.group != "ladder", a.baseline is not None,
+                                                 a.name))
+    return out, order
 
 
 def _mean(values) -> float | None:
@@ -329,9 +346,10 @@ def ten_epoch_table(runs, variants) -> Table:
                         "the recipe's validation measure; the test split chooses nothing."])
 
 
-def experiment_tables(folder: Path | str, variants) -> tuple[list[Table], dict]:
-    """The tables of Task 2e from the runs in `folder`, and the runs' measures."""
-    runs = read_experiments(folder)
+def experiment_tables(folder: Path | str) -> tuple[list[Table], dict, list[Arm]]:
+    """The tables of Task 2e from the runs in `folder`, the runs' measures and their
+    variants."""
+    runs, variants = read_experiments(folder)
     n = min((len(s) for s in runs.values()), default=0)
     tables = [ranked_table(variants, runs, "ladder",
                            "The handout's suggestions on Task 1's LeNet, ranked by gain in "
@@ -340,7 +358,7 @@ def experiment_tables(folder: Path | str, variants) -> tuple[list[Table], dict]:
                            "The report's own models: each change against the recipe, ranked"),
               speed_table(variants, runs), claims_table(runs), ten_epoch_table(runs, variants)]
     tables[0].notes.append(separation_note(n))
-    return tables, runs
+    return tables, runs, variants
 
 
 # --------------------------------------------------------------------------- figure
@@ -379,11 +397,11 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
     return paths
 
 
-def write_experiment_tables(folder: Path | str, variants) -> list[Path]:
+def write_experiment_tables(folder: Path | str) -> list[Path]:
     """experiments.md and experiments.tex (the tables) and experiments_gain.png/.pdf in
     `folder`; prints the Markdown."""
     folder = Path(folder)
-    tables, runs = experiment_tables(folder, variants)
+    tables, runs, variants = experiment_tables(folder)
     if not runs:
         print(f"no finished experiment runs in {folder} yet: no tables")
         return []

@@ -154,6 +154,13 @@ def run_state(folder: Path, name: str) -> str:
     return "interrupted" if ckpt.is_file() else "new"
 
 
+def remaining(folder: Path, name: str, epochs: int) -> float:
+    """The share of a run's epochs still to train (1 for a new run)."""
+    path = folder / f"{name}.json"
+    history = load_run(path).get("history") if path.is_file() else None
+    return max(0.0, 1 - history[-1]["epoch"] / epochs) if history else 1.0
+
+
 # ------------------------------------------------------------------------- command line
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
@@ -388,7 +395,8 @@ def main(args: argparse.Namespace) -> None:
     timed = {v.name: seconds_per_run(v, hardware, args.epochs, n_train)
              for v in {v.name: v for v, _ in pending}.values()}
     torch.set_num_threads(threads)
-    total = sum(timed[v.name] for v, _ in pending)
+    total = sum(timed[v.name] * remaining(folder, run_name(v.name, s), args.epochs)
+                for v, s in pending)
     print(f"{len(todo)} runs: {len(todo) - len(pending)} finished already, {len(pending)} to "
           f"train; about {format_duration(total / count)} on {hardware.device.type} "
           f"({hardware.precision}), {count} at a time (from 3 timed training steps of each "
@@ -407,7 +415,7 @@ def write_tables(args) -> None:
     if not folder.is_dir():
         raise UserError(f"{folder} does not exist: no experiments to tabulate; train them "
                         "first: python task2_experiments.py")
-    write_experiment_tables(folder, list(VARIANTS.values()))
+    write_experiment_tables(folder)
 
 
 if __name__ == "__main__":

@@ -202,9 +202,12 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
         assert torch.equal(seen[f"lenet-l2_seed{seed}"]["conv1"], base["conv1"])
         assert not torch.equal(seen[f"lenet-xavier_seed{seed}"]["conv1"], base["conv1"])
     assert not torch.equal(seen["lenet_seed0"]["first"][1], seen["lenet_seed1"]["first"][1])
-    tables, runs = comparison.experiment_tables(tmp_path / "experiments",
-                                                list(exp.VARIANTS.values()))
+    tables, runs, arms = comparison.experiment_tables(tmp_path / "experiments")
     assert set(runs) == {"lenet", "lenet-l2", "lenet-xavier"}
+    assert [(a.name, a.baseline, a.group) for a in arms] == [
+        ("lenet", None, "ladder"), ("lenet-l2", "lenet", "ladder"),
+        ("lenet-xavier", "lenet", "ladder")]
+    assert arms[2].changes == exp.VARIANTS["lenet-xavier"].changes
     assert all(len(seeds) == 2 for seeds in runs.values())
 
 

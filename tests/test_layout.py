@@ -14,7 +14,7 @@ FLOORS = [
     ("cli", "steps", "architecture"),                        # errors and flags; the step; model tables
     ("evaluation", "runs", "utils", "runrecord"),            # measuring; run files; device, config; a typed run
     ("dataloaders", "trainer"),                              # data in; the one training loop
-    ("run_tables", "report_latex"),                          # tables and facts from run files; REPORT.tex
+    ("run_tables", "report_latex", "comparison"),            # tables and facts from run files; REPORT.tex; 2e
     ("plots",),                                              # figures from run files
     ("runner",),                                             # what every task script does per seed
     ("task1_lenet", "task2_models", "task3_resnet"),         # a model, its jobs(), its command
@@ -22,7 +22,8 @@ FLOORS = [
     ("report_cited",),                                       # which runs the report cites, and why
     ("report_tables", "report_figures"),                     # the report's tables; its figures
     ("report_sections",),                                    # the report, the handout item by item
-    ("task3_visualisation", "report", "benchmark", "submission_zip"),  # read runs, time, pack
+    ("task3_visualisation", "report", "benchmark", "submission_zip",   # read runs, time, pack;
+     "task2_experiments"),                                   # Task 2e's variants over seeds
     ("run_all",),                                            # the whole assignment
 ]
 SCRIPTS_FLOOR = len(FLOORS)  # scripts/*.py sit above everything
