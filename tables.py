@@ -114,13 +114,13 @@ def to_latex(table: Table, *, label: str = "", float_spec: str = "H") -> str:
     numeric = table.numeric()
     widths = [max([len(cell(h))] + [len(cell(r[i])) for r in table.rows])
               for i, h in enumerate(table.header)]
-    long = [i for i, right in enumerate(numeric) if not right and widths[i] > 24]
+    long = [i for i, right in enumerate(numeric) if not right and widths[i] > 14]
     wrap = {}
     if sum(widths) > 120 and long:  # a \small line on A4 holds about 90 characters
-        # the short columns as they are; the long ones share what is left of 1.4 lines'
+        # the short columns as they are; the long ones share what is left of 1.6 lines'
         # width (the whole then scaled to the page), in proportion to their length
-        left = 1.4 - sum(0.011 * widths[i] + 0.02 for i in range(len(widths)) if i not in long)
-        wrap = {i: max(0.1, left * widths[i] / sum(widths[j] for j in long)) for i in long}
+        left = 1.6 - sum(0.011 * widths[i] + 0.02 for i in range(len(widths)) if i not in long)
+        wrap = {i: max(0.12, left * widths[i] / sum(widths[j] for j in long)) for i in long}
     spec = "".join("r" if right else (rf"p{{{wrap[i]:.2f}\linewidth}}" if i in wrap else "l")
                    for i, right in enumerate(numeric))
     lines = [rf"\begin{{table}}[{float_spec}]", r"\centering",
