@@ -9,11 +9,12 @@ import re
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
-from run_tables import format_mean_std
 from recipes import RECIPES, TASK2, by_run_name
 from report_text import DATA_HOW, KNOWN_SOURCES
-from runrecord import Run
+from run_tables import format_mean_std
+from runrecord import Run, RunGroup
 from runs import find_runs
 from utils import format_duration
 
@@ -91,21 +92,22 @@ def cited_files(results: Path, spec: dict) -> list[Path]:
     return sorted(found, key=_seed_order)
 
 
-def load_groups(results: Path, cited: dict) -> dict[str, list[tuple[Path, dict]]]:
-    """{run name: [(path, run)]}: the runs of each spec; several seeds of cited files in the
-    order of the seeds they recorded."""
+def load_groups(results: Path, cited: dict) -> dict[str, RunGroup]:
+    """{run name: its RunGroup}: the runs of each spec (a file of the wrong shape is a
+    UserError naming it); several seeds of cited files in the order of the seeds they
+    recorded."""
     groups = {}
     for name, spec in cited.items():
-        pairs = [(p, Run.load(p).raw) for p in cited_files(results, spec)]  # shape checked
+        runs = [Run.load(p) for p in cited_files(results, spec)]
         if "files" in spec:
-            pairs.sort(key=lambda pair: ((pair[1].get("config") or {}).get("seed", 0),
-                                         _seed_order(pair[0])))
-        groups[name] = pairs
+            runs.sort(key=lambda run: (run.seed or 0, _seed_order(run.path)))
+        groups[name] = RunGroup(name, runs)
     return groups
 
 
-def runs_of(loaded: dict) -> dict[str, list[dict]]:
-    return {name: [run for _, run in pairs] for name, pairs in loaded.items()}
+def runs_of(loaded: dict[str, RunGroup]) -> dict[str, list[dict]]:
+    """The run files' contents, for the figures and run tables (which take them as read)."""
+    return {name: [run.raw for run in group] for name, group in loaded.items()}
 
 
 def run_label(results: Path, path: Path) -> str:
@@ -116,12 +118,12 @@ def run_label(results: Path, path: Path) -> str:
         return path.name.removesuffix(".json")
 
 
-def run_date(results: Path, path: Path, run: dict | None = None) -> str:
+def run_date(results: Path, run: Run) -> str:
     """When a run ran: its config's start time when it recorded one; else the date in the
     name of a machine-and-date folder holding it (h200-2026-11-27/, as results/ is laid out:
     git gives committed files no dates of their own); else when its JSON was last written
     (at its last check or its end)."""
-    started = ((run or {}).get("config") or {}).get("started")
+    started, path = run.started, run.path
     if started:
         return f"{started[:10]} {started[11:16]} UTC".strip()
     try:
@@ -166,10 +168,10 @@ def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
                               if f != "--output-dir")
 
 
-def command_differs(spec: dict, run: dict) -> str | None:
+def command_differs(spec: dict, run: Run) -> str | None:
     """The run's recorded command (as shown) when it is not the cited one (nor one the spec
     also accepts), else None."""
-    recorded = (run.get("config") or {}).get("command")
+    recorded = run.command
     cited = [spec["command"], *spec.get("also", [])]
     if not recorded or _normalised(recorded) in [_normalised(c) for c in cited]:
         return None
@@ -250,9 +252,9 @@ def source_name(data: dict) -> str:
             }.get(kind, f"a source of kind {kind or '?'} (`{name}`)")
 
 
-def data_cell(run: dict) -> str:
+def data_cell(run: Run) -> str:
     """The runs table's data column: the source, its key, and the images it kept."""
-    data = (run.get("config") or {}).get("data") or {}
+    data = run.data
     if not data:
         return "?"
     key = source_key(data)
@@ -288,25 +290,20 @@ def data_line(groups: dict[str, list[dict]]) -> str:
             "comparable with each other. " + DATA_HOW)
 
 
-def wall_cell(group: list[dict]) -> str:
+def wall_cell(group: Sequence[Run]) -> str:
     """Training time of a run, or of each seed ('1m54s-1m56s each' when they differ)."""
-    seconds = sorted((r.get("timings") or {}).get("train_s", 0) for r in group)
+    seconds = sorted(r.train_seconds or 0 for r in group)
     if len(group) == 1:
         return format_duration(seconds[0])
     low, high = format_duration(seconds[0]), format_duration(seconds[-1])
     return f"{low} each" if low == high else f"{low}-{high} each"
 
 
-def provenance(group: list[dict]) -> tuple[str, str, str, str]:
+def provenance(group: Sequence[Run]) -> tuple[str, str, str, str]:
     """(device, precision, torch version, training time) of a run group, from its first
-    run's config (the seeds of one command share them)."""
-    cfg = group[0].get("config", {})
-    env = cfg.get("environment", {})
-    threads = env.get("threads", "?")
-    device = cfg.get("device", "?") + (
-        f" ({env['gpu']})" if env.get("gpu") else
-        f" ({threads} thread{'' if threads == 1 else 's'})")
-    return device, str(cfg.get("precision", "?")), str(env.get("torch", "?")), wall_cell(group)
+    run (the seeds of one command share them)."""
+    first = group[0]
+    return first.device, first.precision, first.torch_version, wall_cell(group)
 
 
 def one_or_list(group: list[dict]):

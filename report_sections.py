@@ -9,9 +9,8 @@ from architecture import architecture_data, parameter_data
 from dataloaders import CLASSES
 from recipes import TASK2
 from report_cited import (CITED, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
-                          load_groups, no_test_curve, one_or_list, provenance, report_command,
-                          run_label, runs_of, short, shown_command, shown_groups, task2_groups,
-                          wall_cell)
+                          load_groups, no_test_curve, one_or_list, report_command, run_label,
+                          runs_of, short, shown_command, shown_groups, task2_groups, wall_cell)
 from report_figures import anchor, confusion_figure, figure_lines, figure_there
 from report_latex import to_markdown_text
 from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
@@ -23,7 +22,7 @@ from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS
 from run_tables import (BAR_ACCURACY, at_epoch, bar_data, best_model, confused_data,
                         confusion_counts, final_data, format_mean_std, mean_std, per_class_data,
                         quick_look_note, training_data)
-from runrecord import predates_test_curve
+from runrecord import Run, RunGroup, predates_test_curve
 from tables import Table
 from task1_lenet import LeNet
 from task2_models import model_of
@@ -63,12 +62,13 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
     task2 = task2_groups(shown)
     best_pick = best_model(task2, best if best in task2 else None) if task2 else None
     others = other_run_files(results, loaded)
+    typed = {name: loaded[name] for name in shown}  # the same runs, typed, for the facts
     lines = [*_header(results, out, cited, own_runs, shown, best_pick, best),
              *_summary(cited, groups),
              *_checklist(cited, shown, out, drawn, best_pick),
              *_task1(shown, out, drawn),
-             *_task2(shown, out, drawn, best_pick, others, results),
-             *_task3(cited, shown, out, drawn, best_pick),
+             *_task2(shown, typed, out, drawn, best_pick, others, results),
+             *_task3(cited, shown, typed, out, drawn, best_pick),
              *_per_class(shown, out, drawn),
              *_corrections(),
              *runs_section(results, cited, loaded, own_runs),
@@ -165,8 +165,8 @@ def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
     return lines
 
 
-def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: list,
-           results: Path) -> list[str]:
+def _task2(shown: dict, typed: dict[str, RunGroup], out: Path, drawn: set[str] | None,
+           best_pick, others: list[Run], results: Path) -> list[str]:
     lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
     task2 = task2_groups(shown)
     if task2:
@@ -183,42 +183,37 @@ def _task2(shown: dict, out: Path, drawn: set[str] | None, best_pick, others: li
                   BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     lines += figure_lines(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
     if task2:
-        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(shown, task2), "",
+        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(typed), "",
                   YOURS.format(what="2e's discussion"), ""]
     return lines
 
 
-def _bar(task2: dict, others: list, results: Path) -> list[str]:
+def _bar(task2: dict, others: list[Run], results: Path) -> list[str]:
     lines = [f"### {H_BAR}", "", BAR, "", bar_data(task2), ""]
     missed = [g for g in task2.values()
               if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
-    reach = [(p, run, at_epoch(run)) for p, run in others
-             if (run.get("config") or {}).get("model") in (MODEL21.key, MODEL22.key)
-             and at_epoch(run) and at_epoch(run)[1] >= BAR_ACCURACY]
+    reach = [(run, at_epoch(run.raw)) for run in others
+             if run.model in (MODEL21.key, MODEL22.key)
+             and at_epoch(run.raw) and at_epoch(run.raw)[1] >= BAR_ACCURACY]
     if missed and reach:
         lines += [BAR_REACHED_BY, ""] + [
-            f"- `{run_label(results, p)}`: {value:.4f} at epoch {epoch:.1f}, "
-            f"`{shown_command((run.get('config') or {}).get('command', '?'))}`"
-            for p, run, (epoch, value) in reach] + [""]
+            f"- `{run_label(results, run.path)}`: {value:.4f} at epoch {epoch:.1f}, "
+            f"`{shown_command(run.command or '?')}`"
+            for run, (epoch, value) in reach] + [""]
     return lines
 
 
-def _facts_task2(shown: dict, task2: dict) -> list[str]:
-    def acc(group, split="test"):
-        return [((r.get("final") or {}).get(split) or {}).get("accuracy") for r in group]
-
+def _facts_task2(typed: dict[str, RunGroup]) -> list[str]:
+    task2 = {r.label: typed[r.run_name] for r in TASK2 if r.run_name in typed}
     lines = []
     for label, group in task2.items():
-        test, train = acc(group), acc(group, "train")
-        best = [(r.get("final") or {}).get("best_epoch") for r in group]
-        lines.append(f"- {label}: test accuracy {format_mean_std(test, 4)}"
+        best = [r.best_epoch for r in group]
+        lines.append(f"- {label}: test accuracy {format_mean_std(group.values('test'), 4)}"
                      + (f" over {len(group)} seeds" if len(group) > 1 else " (one run)")
-                     + f", train {format_mean_std(train, 4)}; best checkpoint at epoch "
-                     f"{format_mean_std(best, 1)} of "
-                     f"{(group[0].get('config') or {}).get('epochs', '?')}; training took "
-                     f"{wall_cell(group)} on {provenance(group)[0]}.")
-    means = {label: (mean_std([a for a in acc(g) if a is not None]), len(g))
-             for label, g in task2.items() if any(a is not None for a in acc(g))}
+                     + f", train {format_mean_std(group.values('train'), 4)}; best checkpoint "
+                     f"at epoch {format_mean_std(best, 1)} of {group.first.epochs or '?'}; "
+                     f"training took {wall_cell(group.runs)} on {group.first.device}.")
+    means = {label: (g.mean_std(), len(g)) for label, g in task2.items() if g.mean_std()}
     if len(means) == 2:
         (a, ((ma, sa), na)), (b, ((mb, sb), nb)) = sorted(means.items(),
                                                           key=lambda kv: -kv[1][0][0])
@@ -229,15 +224,16 @@ def _facts_task2(shown: dict, task2: dict) -> list[str]:
                         + (", wider than the gap" if ma - mb <= max(sa, sb) else "")
                         if spread else "; one run each: seed noise unknown") + ".")
     means = {label: m for label, (m, _) in means.items()}
-    lenet = [a for a in acc(shown.get(LENET.run_name, [])) if a is not None]
+    lenet = typed[LENET.run_name].mean_std() if LENET.run_name in typed else None
     if lenet and means:
-        lines.append("- Against LeNet's " + f"{mean_std(lenet)[0]:.4f}: " + ", ".join(
-            f"{label} {100 * (m - mean_std(lenet)[0]):+.2f} points" for label, (m, _) in
+        lines.append("- Against LeNet's " + f"{lenet[0]:.4f}: " + ", ".join(
+            f"{label} {100 * (m - lenet[0]):+.2f} points" for label, (m, _) in
             means.items()) + ".")
     return lines
 
 
-def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pick) -> list[str]:
+def _task3(cited: dict, shown: dict, typed: dict[str, RunGroup], out: Path,
+           drawn: set[str] | None, best_pick) -> list[str]:
     lines = ["## Task 3: ResNet18 transfer learning", ""]
     group = shown.get(RESNET.run_name)
     if not group:
@@ -249,12 +245,14 @@ def _task3(cited: dict, shown: dict, out: Path, drawn: set[str] | None, best_pic
     lines += [f"### {H_3A}", "", training_data(group), "",
               final_data({RESNET.label: one_or_list(group)}), ""]
     lines += figure_lines(out, ["3b", "3c", "3d", "3e", "3f", "3g"], drawn)
-    test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in group]
-    best = task2_groups(shown).get(best_pick[0], []) if best_pick else []
-    best_test = [((r.get("final") or {}).get("test") or {}).get("accuracy") for r in best]
+    resnet = typed[RESNET.run_name]
+    test = resnet.values("test")
+    best = next((typed[r.run_name] for r in TASK2 if best_pick and r.label == best_pick[0]),
+                None)
+    best_test = best.values("test") if best else []
     facts = [f"- ResNet18: test accuracy {format_mean_std(test, 4)}; "
-             f"{(group[0].get('config') or {}).get('trainable_parameters', 0):,} trainable "
-             f"parameters; {wall_cell(group)} of training on {provenance(group)[0]}."]
+             f"{resnet.first.config.get('trainable_parameters', 0):,} trainable "
+             f"parameters; {wall_cell(resnet.runs)} of training on {resnet.first.device}."]
     if best_test and None not in test + best_test:
         facts.append(f"- Against {best_pick[0]} ({format_mean_std(best_test, 4)}): "
                      f"{100 * (mean_std(test)[0] - mean_std(best_test)[0]):+.2f} points.")

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import runrecord
 from cli import UserError
-from run_tables import format_mean_std, quick_look, quick_look_note, weights_file_name
 from recipes import by_run_name
-from report_cited import (CITED, RESNET, acc_cell, no_final, command_cell, command_differs,
-                          data_cell, dates_cell, is_imagenet, load_groups, provenance, run_date,
+from report_cited import (CITED, RESNET, acc_cell, command_cell, command_differs, data_cell,
+                          dates_cell, is_imagenet, load_groups, no_final, provenance, run_date,
                           run_label, short, shown_command, shown_groups)
 from report_text import CHECK_CITATION, RUNS_INTRO, RUNS_WHO
-from runrecord import Run
-from runs import load_run
+from run_tables import format_mean_std, quick_look_note, weights_file_name
+from runrecord import Run, RunGroup
 from tables import Table
 
 # --------------------------------------------------------------------------- the summary
@@ -60,57 +60,57 @@ def summary_text(rows) -> list[str]:
             for r in [header, *plain]]
 
 
-def runs_section(results: Path, cited: dict, loaded: dict, own_runs: bool) -> list[str]:
+def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_runs: bool
+                 ) -> list[str]:
     lines = ["## Runs: command, device, date, time", "",
              RUNS_INTRO.format(who=RUNS_WHO[own_runs]), ""]
     rows, checks = [], []
-    for name, pairs in loaded.items():
-        if not pairs:
+    for name, group in loaded.items():
+        if not group:
             continue
-        spec, group = cited[name], [r for _, r in pairs]
-        device, precision, torch_version, wall = provenance(group)
-        files = ", ".join(f"`{run_label(results, p)}`" for p, _ in pairs)
-        dates = dates_cell([run_date(results, p, r) for p, r in pairs])
-        status = ", ".join(sorted({str(r.get("status", "?")) for r in group}))
-        if quick_look_note(group):
-            status += f"; *{quick_look_note(group)}*"
+        spec = cited[name]
+        device, precision, torch_version, wall = provenance(group.runs)
+        files = ", ".join(f"`{run_label(results, r.path)}`" for r in group)
+        dates = dates_cell([run_date(results, r) for r in group])
+        status = ", ".join(sorted({r.status for r in group}))
+        if group.quick_look:
+            status += f"; *{group.quick_look}*"
         sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
-        code = ", ".join(dict.fromkeys(Run.from_dict(r, p).code_version or "-"
-                                       for p, r in pairs))
-        rows.append([short(name), files, command_cell(spec, group), code, device, precision,
-                     torch_version, sources, dates, status, wall])
+        code = ", ".join(dict.fromkeys(r.code_version or "-" for r in group))
+        rows.append([short(name), files, command_cell(spec, [r.raw for r in group]), code,
+                     device, precision, torch_version, sources, dates, status, wall])
         if "files" in spec:  # a citation: the runs' own commands must be the cited one
-            checks += [CHECK_CITATION.format(run=run_label(results, p), recorded=differs)
-                       for p, r in pairs if (differs := command_differs(spec, r))]
+            checks += [CHECK_CITATION.format(run=run_label(results, r.path), recorded=differs)
+                       for r in group if (differs := command_differs(spec, r))]
     lines.append(Table(["run", "files", "command", "code version", "device", "precision",
                         "torch", "data", "date", "status", "training time"], rows))
     return lines + ([""] + checks if checks else [])
 
 
-def other_run_files(results: Path, loaded: dict) -> list[tuple[Path, dict]]:
+def other_run_files(results: Path, loaded: dict[str, RunGroup]) -> list[Run]:
     """Every run file under `results` that no spec shows (variants, comparisons)."""
-    known = {p.resolve() for pairs in loaded.values() for p, _ in pairs}
+    known = {r.path.resolve() for group in loaded.values() for r in group}
     found = []
     for p in sorted(results.rglob("*.json")):
         if p.resolve() in known or p.name == "benchmark.json":
             continue
         try:
-            found.append((p, load_run(p)))
+            found.append(Run.load(p))
         except UserError:
             continue  # not a run
     return found
 
 
-def other_runs_section(results: Path, others: list[tuple[Path, dict]]) -> list[str]:
+def other_runs_section(results: Path, others: list[Run]) -> list[str]:
     rows = []
-    for p, run in others:
-        test = ((run.get("final") or {}).get("test") or {}).get("accuracy")
+    for run in others:
+        test = run.accuracy("test")
         device, precision, _, wall = provenance([run])
-        status = str(run.get("status", "?")) + (f"; *quick look ({quick_look(run)})*"
-                                                 if quick_look(run) else "")
-        rows.append([run_label(results, p), '-' if test is None else f'{test:.4f}', status,
-                     f"`{shown_command(run.get('config', {}).get('command', '?'))}`",
-                     f"{device}, {precision}", run_date(results, p, run), wall])
+        note = runrecord.quick_look_note([run])
+        rows.append([run_label(results, run.path), '-' if test is None else f'{test:.4f}',
+                     run.status + (f"; *{note}*" if note else ""),
+                     f"`{shown_command(run.command or '?')}`",
+                     f"{device}, {precision}", run_date(results, run), wall])
     if not rows:
         return []
     return ["", "## Other runs in the results folder (variants, comparisons)", "",
@@ -125,24 +125,24 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
     lines = ["| model | test acc | val acc | runs | command | device, date, time | "
              "original report |", "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
-        group = [run for _, run in loaded[name]]
+        typed = loaded[name]
+        group = [run.raw for run in typed]
         original = by_run_name(name).original["test"]["accuracy"]
         if not shown_groups({name: group}):
             lines.append(f"| {spec['label']} | not measured | | | "
                          f"`{shown_command(spec['command'])}` "
                          f"| | {original} |")
             continue
-        device, precision, torch_version, wall = provenance(group)
-        days = sorted({run_date(results, p, r)[:10] for p, r in loaded[name]})
-        folders = ", ".join(dict.fromkeys(f"`{run_label(results, p).split('/')[0]}/`"
-                                          for p, _ in loaded[name]))
+        device, precision, torch_version, wall = provenance(typed.runs)
+        days = sorted({run_date(results, r)[:10] for r in typed})
+        folders = ", ".join(dict.fromkeys(f"`{run_label(results, r.path).split('/')[0]}/`"
+                                          for r in typed))
         date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
 
         def accuracy(split: str) -> str:
-            return no_final(group) or format_mean_std(
-                [r["final"][split]["accuracy"] for r in group], 4)
+            return no_final(group) or format_mean_std(typed.values(split), 4)
 
-        quick = quick_look_note(group)
+        quick = typed.quick_look
         lines.append(f"| {spec['label']} | {accuracy('test')}"
                      + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
                      f"{f'{len(group)} seeds' if len(group) > 1 else '1 run'} | "

@@ -66,7 +66,7 @@ from cli import (ArgumentParser, Interrupted, UserError, add_best_model_arg, add
                  add_device_args, positive_int, run_cli)
 from run_tables import quick_look_note, ten_epoch_line
 from recipes import RECIPES, TASK2
-from report_cited import TASK_OUTPUT_RUNS, load_groups
+from report_cited import TASK_OUTPUT_RUNS, load_groups, runs_of
 from report_tables import summary_rows, summary_text
 from runner import seed_runs
 from runs import atomic_write_json, ensure_output_dir, find_runs, load_run
@@ -263,7 +263,7 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
     task's default: plots.quick_look) says so in its row."""
     loaded = load_groups(out, TASK_OUTPUT_RUNS)
-    groups = {name: [run for _, run in pairs] for name, pairs in loaded.items()}
+    groups = runs_of(loaded)
     why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
     rows = summary_rows(TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
