@@ -186,26 +186,24 @@ def report_command(results: Path, out: Path, own_runs: bool, best: str | None = 
                        *(["--best-model", choice] if choice else [])])
 
 
-def recorded_commands(group: list[dict]) -> str:
+def recorded_commands(group: Sequence[Run]) -> str:
     """The commands a group's runs recorded (seeds of one command: one), as shown."""
-    commands = dict.fromkeys(shown_command((r.get("config") or {}).get("command") or "?")
-                             for r in group)
+    commands = dict.fromkeys(shown_command(r.command or "?") for r in group)
     return "; ".join(f"`{c}`" for c in commands)
 
 
-def command_cell(spec: dict, group: list[dict]) -> str:
+def command_cell(spec: dict, group: Sequence[Run]) -> str:
     """A spec that cites files shows the command that made them; one that names a task
     script's run shows the commands its runs recorded."""
     return f"`{spec['command']}`" if "files" in spec else recorded_commands(group)
 
 
 # --------------------------------------------------------------------------- cells
-def is_imagenet(group: list[dict]) -> bool:
-    return bool(group) and all(r.get("config", {}).get("pretrained_source") == "imagenet"
-                               for r in group)
+def is_imagenet(group: Sequence[Run]) -> bool:
+    return bool(group) and all(r.config.get("pretrained_source") == "imagenet" for r in group)
 
 
-def shown_groups(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+def shown_groups(groups: dict[str, RunGroup]) -> dict[str, RunGroup]:
     """The groups a report shows numbers of: every run that is there, ResNet18 only when it
     started from ImageNet weights."""
     return {n: g for n, g in groups.items() if g and (n != RESNET.run_name or is_imagenet(g))}
@@ -216,20 +214,17 @@ def short(name: str) -> str:
     return recipe.label if recipe else name
 
 
-def acc_cell(group: list[dict], split: str = "test") -> str:
-    values = [((r.get("final") or {}).get(split) or {}).get("accuracy") for r in group]
-    cell = format_mean_std(values, digits=4)
+def acc_cell(group: RunGroup, split: str = "test") -> str:
+    cell = format_mean_std(group.values(split), digits=4)
     return cell + (f" ({len(group)} seeds)" if len(group) > 1 and cell != "-" else "")
 
 
-def no_final(group: list[dict]) -> str | None:
+def no_final(group: RunGroup) -> str | None:
     """'status running at epoch 25.5' for the runs of a group without a final evaluation."""
-    open_runs = [r for r in group if not r.get("final")]
-    if not open_runs:
+    if not group.unfinished:
         return None
-    return "; ".join(f"status {r.get('status', '?')} at epoch "
-                     f"{(r.get('history') or [{}])[-1].get('epoch', 0):.1f} of "
-                     f"{(r.get('config') or {}).get('epochs', '?')}" for r in open_runs)
+    return "; ".join(f"status {r.status} at epoch {r.last_epoch:.1f} of {r.epochs or '?'}"
+                     for r in group.unfinished)
 
 
 def source_key(data: dict) -> str | None:
@@ -265,13 +260,13 @@ def data_cell(run: Run) -> str:
     return cell
 
 
-def data_line(groups: dict[str, list[dict]]) -> str:
+def data_line(groups: dict[str, Sequence[Run]]) -> str:
     """REPORT.md's data sentence, from the configs of every run shown: the one source they
     share, or each source with the models trained on it."""
     sources: dict[tuple, tuple[str, list[str]]] = {}
     for name, group in groups.items():
         for run in group:
-            data = (run.get("config") or {}).get("data") or {}
+            data = run.data
             key = source_key(data)
             text = source_name(data) if data else "an unrecorded source"
             if key:
@@ -316,6 +311,5 @@ def task2_groups(shown: dict) -> dict[str, list[dict]]:
     return {r.label: shown[r.run_name] for r in TASK2 if shown.get(r.run_name)}
 
 
-def no_test_curve(group: list[dict]) -> bool:
-    return bool(group) and not any(h.get("test_accuracy") is not None
-                                   for r in group for h in r.get("history", []))
+def no_test_curve(group: RunGroup) -> bool:
+    return bool(group) and not group.has_test_curve

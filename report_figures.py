@@ -20,7 +20,7 @@ def draw_figures(results: Path, out: Path, cited: dict | None = None,
     `load_groups`' answer, when the caller has it)."""
     cited = CITED if cited is None else cited
     loaded = load_groups(results, cited) if loaded is None else loaded
-    groups = shown_groups(runs_of(loaded))
+    groups = runs_of(shown_groups(loaded))
     paths = []
     if groups.get(LENET.run_name):
         paths += draw_task1(one_or_list(groups[LENET.run_name]), out)

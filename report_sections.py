@@ -21,7 +21,7 @@ from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS
                          WHICH, YOURS, ZIP_COMMAND)
 from run_tables import (BAR_ACCURACY, at_epoch, bar_data, best_model, confused_data,
                         confusion_counts, final_data, format_mean_std, mean_std, per_class_data,
-                        quick_look_note, training_data)
+                        training_data)
 from runrecord import Run, RunGroup, predates_test_curve
 from tables import Table
 from task1_lenet import LeNet
@@ -57,15 +57,14 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
     cited = CITED if cited is None else cited
     own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
     loaded = load_groups(results, cited) if loaded is None else loaded
-    groups = runs_of(loaded)
-    shown = shown_groups(groups)
+    typed = shown_groups(loaded)
+    shown = runs_of(typed)  # as read, for the figures and run tables
     task2 = task2_groups(shown)
     best_pick = best_model(task2, best if best in task2 else None) if task2 else None
     others = other_run_files(results, loaded)
-    typed = {name: loaded[name] for name in shown}  # the same runs, typed, for the facts
-    lines = [*_header(results, out, cited, own_runs, shown, best_pick, best),
-             *_summary(cited, groups),
-             *_checklist(cited, shown, out, drawn, best_pick),
+    lines = [*_header(results, out, cited, own_runs, typed, best_pick, best),
+             *_summary(cited, loaded),
+             *_checklist(cited, typed, out, drawn, best_pick),
              *_task1(shown, out, drawn),
              *_task2(shown, typed, out, drawn, best_pick, others, results),
              *_task3(cited, shown, typed, out, drawn, best_pick),
@@ -73,18 +72,18 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
              *_corrections(),
              *runs_section(results, cited, loaded, own_runs),
              *other_runs_section(results, others),
-             *_missing(cited, groups)]
-    return lines, [name for name, g in groups.items() if not g]
+             *_missing(cited, loaded)]
+    return lines, [name for name, g in loaded.items() if not g]
 
 
-def _header(results: Path, out: Path, cited: dict, own_runs: bool, shown: dict,
-            best_pick, best: str | None) -> list[str]:
+def _header(results: Path, out: Path, cited: dict, own_runs: bool,
+            shown: dict[str, RunGroup], best_pick, best: str | None) -> list[str]:
     names = ", ".join(f"`{n}`" for n in cited)
     lines = ["# TDT4265 Assignment 3: results", "",
              INTRO.format(command=report_command(results, out, own_runs, best), results=results,
                           which=WHICH[own_runs].format(names=names)),
              "", data_line(shown), ""]
-    quick = [short(n) for n, g in shown.items() if quick_look_note(g)]
+    quick = [short(n) for n, g in shown.items() if g.quick_look]
     if quick:
         lines += [QUICK_LOOK.format(models=", ".join(quick),
                                     were="was" if len(quick) == 1 else "were"), ""]

@@ -13,32 +13,32 @@ from report_cited import (CITED, RESNET, acc_cell, command_cell, command_differs
                           dates_cell, is_imagenet, load_groups, no_final, provenance, run_date,
                           run_label, short, shown_command, shown_groups)
 from report_text import CHECK_CITATION, RUNS_INTRO, RUNS_WHO
-from run_tables import format_mean_std, quick_look_note, weights_file_name
+from run_tables import format_mean_std, weights_file_name
 from runrecord import Run, RunGroup
 from tables import Table
 
 # --------------------------------------------------------------------------- the summary
-def summary_rows(cited: dict, groups: dict[str, list[dict]], why_missing: dict | None = None
+def summary_rows(cited: dict, groups: dict[str, RunGroup], why_missing: dict | None = None
                  ) -> list[tuple[str, str, str, str, str]]:
     """(run name, model, ours, original report, note) per model: the summary of REPORT.md and
     of run_all.py's console, beside the original report's test accuracy. `why_missing`: what to
     say instead of the command that makes a missing run (run_all knows why it skipped one)."""
     rows = []
     for name, spec in cited.items():
-        group, recipe = groups.get(name, []), by_run_name(name)
+        group, recipe = groups.get(name) or RunGroup(name, []), by_run_name(name)
         report = recipe.original.get("test", {}).get("accuracy") if recipe else None
         if not group:
             ours = (why_missing or {}).get(name) or f"missing: `{spec['command']}`"
         elif name == RESNET.run_name and not is_imagenet(group):
-            weights = weights_file_name(group[0].get("config") or {})
+            weights = weights_file_name(group.first.config)
             ours = ("not reproduced yet (the saved run did not start from ImageNet weights"
                     + (f": {weights}" if weights else "") + ")")
         else:
             ours = acc_cell(group)
             if no_final(group):
                 ours += f" (no final evaluation yet: {no_final(group)})"
-            if quick_look_note(group):
-                ours += f", *{quick_look_note(group)}*"
+            if group.quick_look:
+                ours += f", *{group.quick_look}*"
         rows.append((name, spec["label"], ours, "-" if report is None else str(report),
                      recipe.original_note if recipe else ""))
     return rows
@@ -77,7 +77,7 @@ def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_ru
             status += f"; *{group.quick_look}*"
         sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
         code = ", ".join(dict.fromkeys(r.code_version or "-" for r in group))
-        rows.append([short(name), files, command_cell(spec, [r.raw for r in group]), code,
+        rows.append([short(name), files, command_cell(spec, group.runs), code,
                      device, precision, torch_version, sources, dates, status, wall])
         if "files" in spec:  # a citation: the runs' own commands must be the cited one
             checks += [CHECK_CITATION.format(run=run_label(results, r.path), recorded=differs)
@@ -126,9 +126,8 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
              "original report |", "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
         typed = loaded[name]
-        group = [run.raw for run in typed]
         original = by_run_name(name).original["test"]["accuracy"]
-        if not shown_groups({name: group}):
+        if not shown_groups({name: typed}):
             lines.append(f"| {spec['label']} | not measured | | | "
                          f"`{shown_command(spec['command'])}` "
                          f"| | {original} |")
@@ -140,12 +139,12 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
         date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
 
         def accuracy(split: str) -> str:
-            return no_final(group) or format_mean_std(typed.values(split), 4)
+            return no_final(typed) or format_mean_std(typed.values(split), 4)
 
         quick = typed.quick_look
         lines.append(f"| {spec['label']} | {accuracy('test')}"
                      + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
-                     f"{f'{len(group)} seeds' if len(group) > 1 else '1 run'} | "
+                     f"{f'{len(typed)} seeds' if len(typed) > 1 else '1 run'} | "
                      f"`{shown_command(spec['command'])}` | {device}, {precision}, "
                      f"torch {torch_version}, {date}, {wall} | "
                      f"{original} |")

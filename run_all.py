@@ -265,7 +265,7 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     loaded = load_groups(out, TASK_OUTPUT_RUNS)
     groups = runs_of(loaded)
     why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
-    rows = summary_rows(TASK_OUTPUT_RUNS, groups, why)
+    rows = summary_rows(TASK_OUTPUT_RUNS, loaded, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
     if any(quick_look_note(g) for g in groups.values() if g):

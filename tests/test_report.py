@@ -16,6 +16,7 @@ from report_cited import CITED, TASK_OUTPUT_RUNS, data_line, shown_command
 from report_sections import build_report
 from plots import plot_confusion, plot_runs
 from run_tables import final_table, mean_std, per_class_table
+from runrecord import Run
 
 
 def run(name, test_acc, *, seed=0, source=None, gpu=None):
@@ -32,6 +33,10 @@ def run(name, test_acc, *, seed=0, source=None, gpu=None):
                          "val_accuracy": 0.5 + seed / 100, "train_accuracy": 0.5}],
             "final": {s: {"loss": 1.0, "accuracy": test_acc} for s in ("train", "val", "test")},
             "timings": {"train_s": 120}}
+
+
+def typed(data, name="run"):
+    return Run.from_dict(data, Path(f"{name}.json"))
 
 
 def write(out, name, data):
@@ -297,7 +302,7 @@ def test_readme_results_table_is_the_one_the_run_files_give():
 def test_data_line_names_the_sources_the_configs_record():
     jpeg = run("lenet", 0.7)
     jpeg["config"]["data"]["cache"] = "/c/cifar10-e98dedfbb831d5137458.npz"
-    line = data_line({"task1_lenet": [jpeg], "task2_model22": [jpeg]})
+    line = data_line({"task1_lenet": [typed(jpeg)], "task2_model22": [typed(jpeg)]})
     assert line.startswith("**Data**: every run shown trained on the JPEG copy of CIFAR-10 "
                            "(quality 75) (archive, source key `e98dedfbb831`).")
     pickle_run, tree_run = run("lenet", 0.7), run("model21", 0.7)
@@ -305,7 +310,7 @@ def test_data_line_names_the_sources_the_configs_record():
                                     "cache": "/c/cifar10-0123456789abcdef0123.npz"}
     tree_run["config"]["data"] = {"kind": "image-folder", "path": "/b/mytree",
                                   "cache": "/c/cifar10-fedcba9876543210fedc.npz"}
-    line = data_line({"task1_lenet": [pickle_run], "task2_model21": [tree_run]})
+    line = data_line({"task1_lenet": [typed(pickle_run)], "task2_model21": [typed(tree_run)]})
     assert ("**Data: mixed sources**: CIFAR-10 in torchvision's python format "
             "(`cifar-10-batches-py/`) (cifar-10-batches-py, source key `0123456789ab`) for "
             "LeNet; the image-folder tree `mytree/` (image-folder, source key `fedcba987654`) "
