@@ -12,13 +12,21 @@ import numpy as np
 
 import runrecord
 from recipes import RECIPES
-from runrecord import Run, predates_test_curve
+from runrecord import Run, RunGroup, predates_test_curve
 from tables import Table, to_markdown
 
 
 # --------------------------------------------------------------------------- quick looks
-def _typed(run: dict) -> Run:
+def _typed(run: dict | Run) -> Run:
+    """A run as read from its file (the task scripts hand those) or a Run, as a Run."""
+    if isinstance(run, Run):
+        return run
     return Run.from_dict(run, Path(f"{(run.get('config') or {}).get('model', 'run')}.json"))
+
+
+def runs_in(run_or_runs) -> list[Run]:
+    """One run or a group of seeds (dicts as read, Runs or a RunGroup) as a list of Runs."""
+    return [_typed(r) for r in group_of(run_or_runs)]
 
 
 def quick_look(run: dict) -> str | None:
@@ -69,10 +77,9 @@ def best_val_accuracy(run_or_runs) -> float | None:
     """The validation accuracy of a model's best checkpoints (mean over its seeds): from the
     final evaluation, else the best check of a run still going."""
     values = []
-    for run in group_of(run_or_runs):
-        final = ((run.get("final") or {}).get("val") or {}).get("accuracy")
-        checks = [h["val_accuracy"] for h in run.get("history", [])
-                  if h.get("val_accuracy") is not None]
+    for run in runs_in(run_or_runs):
+        final = run.accuracy("val")
+        checks = [h["val_accuracy"] for h in run.history if h.get("val_accuracy") is not None]
         value = final if final is not None else (max(checks) if checks else None)
         if value is not None:
             values.append(value)
@@ -103,10 +110,8 @@ def training_details(run_or_runs) -> str:
 def training_data(run_or_runs, title: str = "") -> Table:
     """Task 2a's (and 3a's) training details of a model, from its run config (several seeds:
     the first's, with every seed named): a table of everything needed to train it again."""
-    group = group_of(run_or_runs)
-    config = group[0].get("config") or {}
-    args, data = config.get("args") or {}, config.get("data") or {}
-    model = config.get("model")
+    group = runs_in(run_or_runs)
+    config, args, data, model = group[0].config, group[0].args, group[0].data, group[0].model
 
     recipe = RECIPES.get(model)
 
@@ -134,7 +139,7 @@ def training_data(run_or_runs, title: str = "") -> Table:
             ("loss", "cross-entropy on the logits (its softmax is the tables' Softmax)"),
             ("data", _data_details(config, data)),
             ("precision, device", f"{config.get('precision', '?')}, {config.get('device', '?')}"),
-            ("seeds", ", ".join(str((r.get("config") or {}).get("seed", "?")) for r in group))]
+            ("seeds", ", ".join(str("?" if r.seed is None else r.seed) for r in group))]
     return Table(["setting", "value"], [list(r) for r in rows], title=title)
 
 
@@ -176,10 +181,10 @@ def _data_details(config: dict, data: dict) -> str:
 BAR_EPOCHS, BAR_ACCURACY = 10, 0.75
 
 
-def at_epoch(run: dict, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
+def at_epoch(run: dict | Run, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
              ) -> tuple[float, float] | None:
     """(epoch, value) of `key` at the last check at or before `epochs` that recorded it."""
-    checks = [(h["epoch"], h[key]) for h in run.get("history", [])
+    checks = [(h["epoch"], h[key]) for h in _typed(run).history
               if h.get(key) is not None and h["epoch"] <= epochs + 1e-9]
     return checks[-1] if checks else None
 
@@ -189,7 +194,7 @@ def bar_cells(run_or_runs) -> tuple[str, str, str]:
     or before epoch 10, from the test curve, several seeds: their mean ± std; that epoch; the
     verdict), never a number from a later or a chosen check. Without a test curve: the
     validation accuracy there instead, said so."""
-    group = group_of(run_or_runs)
+    group = runs_in(run_or_runs)
     tests = [at_epoch(r) for r in group]
     seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
     if not any(tests):
@@ -198,8 +203,8 @@ def bar_cells(run_or_runs) -> tuple[str, str, str]:
                 + (f" (validation accuracy {format_mean_std([v for _, v in vals], 4)}{seeds})"
                    if vals else ""), f"{vals[-1][0]:.1f}" if vals else "-", "not measured")
     measured = [t for t in tests if t]
-    short = [r for r in group if r.get("history") and r["history"][-1]["epoch"] < BAR_EPOCHS - 0.01
-             and r.get("status") != "running"]
+    short = [r for r in group if r.history and r.last_epoch < BAR_EPOCHS - 0.01
+             and r.status != "running"]
     reached = sum(v >= BAR_ACCURACY for _, v in measured)
     verdict = ("reaches" if reached == len(measured) else "misses" if not reached else
                f"reaches it in {reached} of {len(measured)} seeds,")
@@ -207,7 +212,7 @@ def bar_cells(run_or_runs) -> tuple[str, str, str]:
                 + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
                    if len(measured) < len(group) else "")
                 + (f"; {'its runs' if len(group) > 1 else 'it'} trained "
-                   f"{max(r['history'][-1]['epoch'] for r in short):.0f} epochs only"
+                   f"{max(r.last_epoch for r in short):.0f} epochs only"
                    if short else ""))
     return (f"{format_mean_std([v for _, v in measured], 4)}{seeds}",
             f"{max(e for e, _ in measured):.1f}", verdict)
@@ -241,18 +246,17 @@ def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | 
             ("train", "loss"), ("train", "accuracy")]
     header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
 
-    def row(name, finals):
-        return [name] + [format_mean_std([(f or {}).get(s, {}).get(m) for f in finals], digits=3)
-                         for s, m in cols]
-
     rows = []
     for name, run in runs.items():
-        group = run if isinstance(run, (list, tuple)) else [run]
-        note = quick_look_note(group)
-        rows.append(row(name + (f" ({len(group)} seeds)" if len(group) > 1 else "")
-                        + (f", {note}" if note else ""), [r.get("final") for r in group]))
-    for name, final in (reference or {}).items():
-        rows.append(row(f"{name} (report)", [final]))
+        group = runs_in(run)
+        note = runrecord.quick_look_note(group)
+        rows.append([name + (f" ({len(group)} seeds)" if len(group) > 1 else "")
+                     + (f", {note}" if note else "")]
+                    + [format_mean_std([getattr(r.final.get(s), m, None) for r in group], 3)
+                       for s, m in cols])
+    for name, final in (reference or {}).items():  # the original report's, from recipes.py
+        rows.append([f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
+                                            for s, m in cols])
     return Table(header, rows, title=title)
 
 
@@ -267,19 +271,18 @@ def final_table(runs: dict[str, dict | list[dict]],
     return text, to_markdown(table)
 
 
-def group_of(run_or_runs) -> list[dict]:
-    return list(run_or_runs) if isinstance(run_or_runs, (list, tuple)) else [run_or_runs]
-
-
-def _test_final(run: dict) -> dict:
-    return (run.get("final") or {}).get("test") or {}
+def group_of(run_or_runs) -> list:
+    """One run or a group of seeds as a list."""
+    if isinstance(run_or_runs, (list, tuple, RunGroup)):
+        return list(run_or_runs)
+    return [run_or_runs]
 
 
 def confusion_counts(run_or_runs) -> tuple[np.ndarray | None, int]:
     """The test confusion matrix (row = true class, column = predicted), summed over the
     runs that recorded one, and how many did; (None, 0) when none did."""
-    matrices = [np.asarray(_test_final(r)["confusion_matrix"], dtype=np.int64)
-                for r in group_of(run_or_runs) if _test_final(r).get("confusion_matrix")]
+    matrices = [np.asarray(r.confusion, dtype=np.int64) for r in runs_in(run_or_runs)
+                if r.confusion]
     if not matrices:
         return None, 0
     return np.sum(matrices, axis=0), len(matrices)
@@ -303,15 +306,14 @@ def per_class_data(runs: dict[str, dict | Sequence[dict]],
     accuracy."""
     if classes is None:
         from dataloaders import CLASSES as classes
-    groups = {label: group_of(group) for label, group in runs.items()}
+    groups = {label: runs_in(group) for label, group in runs.items()}
     header = ["class"] + [label + (f" ({len(g)} seeds)" if len(g) > 1 else "")
                           for label, g in groups.items()]
     rows = [[name] + [format_mean_std(
-        [(_test_final(r).get("per_class_accuracy") or [None] * len(classes))[k] for r in g],
-        digits=3) for g in groups.values()] for k, name in enumerate(classes)]
+        [(r.per_class or [None] * len(classes))[k] for r in g], digits=3)
+        for g in groups.values()] for k, name in enumerate(classes)]
     rows.append(["**all (test accuracy)**"] + [
-        format_mean_std([_test_final(r).get("accuracy") for r in g], digits=3)
-        for g in groups.values()])
+        format_mean_std([r.accuracy("test") for r in g], digits=3) for g in groups.values()])
     return Table(header, rows, title=title)
 
 
@@ -323,13 +325,13 @@ def confused_data(runs: dict[str, dict | Sequence[dict]],
         from dataloaders import CLASSES as classes
     rows = []
     for label, group in runs.items():
-        group = group_of(group)
+        group = runs_in(group)
         counts, n_runs = confusion_counts(group)
         if counts is None:
-            finals = [r.get("final") for r in group]
             why = ("no final evaluation in its run file yet (status "
-                   + ", ".join(sorted({str(r.get('status', '?')) for r in group})) + ")"
-                   if not any(finals) else "no per-class data (the run predates it)")
+                   + ", ".join(sorted({r.status for r in group})) + ")"
+                   if not any(r.finished for r in group)
+                   else "no per-class data (the run predates it)")
             rows.append([label, why, None, None])
             continue
         summed = f" (summed over {n_runs} seeds)" if n_runs > 1 else ""
