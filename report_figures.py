@@ -11,7 +11,7 @@ from plots import draw_task1, draw_task2, draw_task3, draw_task3d, plot_confusio
 from report_cited import (CITED, LENET, RESNET, load_groups, one_or_list, runs_of, short,
                           shown_groups, task2_groups)
 from report_text import FIGURES, MODEL_FIGURES
-from run_tables import confusion_counts
+from run_tables import confusion_counts, runs_in
 
 def draw_figures(results: Path, out: Path, cited: dict | None = None,
                  best: str | None = None, loaded: dict | None = None) -> list[Path]:
@@ -40,8 +40,9 @@ def draw_figures(results: Path, out: Path, cited: dict | None = None,
     return paths
 
 
-def confusion_figure(group: list[dict]) -> str:
-    return f"confusion_{(group[0].get('config') or {}).get('model', 'model')}.png"
+def confusion_figure(group) -> str:
+    """The confusion matrix's file of a group (runs as read, or Runs)."""
+    return f"confusion_{runs_in(group)[0].model or 'model'}.png"
 
 
 def figure_there(item: str, out: Path, drawn: set[str] | None) -> bool:

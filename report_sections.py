@@ -9,8 +9,8 @@ from architecture import architecture_data, parameter_data
 from dataloaders import CLASSES
 from recipes import TASK2
 from report_cited import (CITED, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
-                          load_groups, no_test_curve, one_or_list, report_command, run_label,
-                          runs_of, short, shown_command, shown_groups, task2_groups, wall_cell)
+                          load_groups, no_test_curve, report_command, run_label, short,
+                          shown_command, shown_groups, task2_groups, wall_cell)
 from report_figures import anchor, confusion_figure, figure_lines, figure_there
 from report_latex import to_markdown_text
 from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
@@ -58,17 +58,16 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
     own_runs = cited is TASK_OUTPUT_RUNS if own_runs is None else own_runs
     loaded = load_groups(results, cited) if loaded is None else loaded
     typed = shown_groups(loaded)
-    shown = runs_of(typed)  # as read, for the figures and run tables
-    task2 = task2_groups(shown)
+    task2 = task2_groups(typed)
     best_pick = best_model(task2, best if best in task2 else None) if task2 else None
     others = other_run_files(results, loaded)
     lines = [*_header(results, out, cited, own_runs, typed, best_pick, best),
              *_summary(cited, loaded),
              *_checklist(cited, typed, out, drawn, best_pick),
-             *_task1(shown, out, drawn),
-             *_task2(shown, typed, out, drawn, best_pick, others, results),
-             *_task3(cited, shown, typed, out, drawn, best_pick),
-             *_per_class(shown, out, drawn),
+             *_task1(typed, out, drawn),
+             *_task2(typed, out, drawn, best_pick, others, results),
+             *_task3(cited, typed, out, drawn, best_pick),
+             *_per_class(typed, out, drawn),
              *_corrections(),
              *runs_section(results, cited, loaded, own_runs),
              *other_runs_section(results, others),
@@ -151,11 +150,11 @@ def _making(cited: dict, what: str) -> str:
     return f"`{spec.get('command', '?')}`"
 
 
-def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+def _task1(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) -> list[str]:
     lines = ["## Task 1: LeNet", "", *figure_lines(out, ["1a", "1b"], drawn)]
     group = shown.get(LENET.run_name)
     if group:
-        table = final_data({LENET.label: one_or_list(group)}, {LENET.label: LENET.original})
+        table = final_data({LENET.label: group}, {LENET.label: LENET.original})
         lines += [f"### {H_1B}", "", table, ""]
     lines += [f"### {H_1C}", "", parameter_data(LeNet()), "",
               "### LeNet: layers and training details", "", architecture_data(LeNet()), ""]
@@ -164,16 +163,17 @@ def _task1(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
     return lines
 
 
-def _task2(shown: dict, typed: dict[str, RunGroup], out: Path, drawn: set[str] | None,
-           best_pick, others: list[Run], results: Path) -> list[str]:
+def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_pick,
+           others: list[Run], results: Path) -> list[str]:
     lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
-    task2 = task2_groups(shown)
+    task2 = task2_groups(typed)
     if task2:
         lines += [f"### {H_2A}", ""]
         for label, group in task2.items():
-            lines += [architecture_data(model_of(label, group[0]), title=f"{label}: layers"), "",
+            lines += [architecture_data(model_of(label, group.first.raw),
+                                        title=f"{label}: layers"), "",
                       training_data(group, title=f"{label}: training details"), ""]
-        table = final_data({label: one_or_list(g) for label, g in task2.items()},
+        table = final_data(task2,
                            {r.label: r.original for r in TASK2 if r.label in task2})
         lines += [f"### {H_2B}", "", table, "", TASK2_TRAIN_COLUMNS, "",
                   *_bar(task2, others, results)]
@@ -231,10 +231,10 @@ def _facts_task2(typed: dict[str, RunGroup]) -> list[str]:
     return lines
 
 
-def _task3(cited: dict, shown: dict, typed: dict[str, RunGroup], out: Path,
-           drawn: set[str] | None, best_pick) -> list[str]:
+def _task3(cited: dict, typed: dict[str, RunGroup], out: Path, drawn: set[str] | None,
+           best_pick) -> list[str]:
     lines = ["## Task 3: ResNet18 transfer learning", ""]
-    group = shown.get(RESNET.run_name)
+    group = typed.get(RESNET.run_name)
     if not group:
         spec = cited.get(RESNET.run_name, TASK_OUTPUT_RUNS[RESNET.run_name])
         why = spec.get("missing")
@@ -242,7 +242,7 @@ def _task3(cited: dict, shown: dict, typed: dict[str, RunGroup], out: Path,
                         NOT_REPRODUCED.format(why=f": {why}" if why else "",
                                               command=spec["command"]), ""]
     lines += [f"### {H_3A}", "", training_data(group), "",
-              final_data({RESNET.label: one_or_list(group)}), ""]
+              final_data({RESNET.label: group}), ""]
     lines += figure_lines(out, ["3b", "3c", "3d", "3e", "3f", "3g"], drawn)
     resnet = typed[RESNET.run_name]
     test = resnet.values("test")
@@ -259,11 +259,11 @@ def _task3(cited: dict, shown: dict, typed: dict[str, RunGroup], out: Path,
                     YOURS.format(what="3d's comparison and 3e-3g's observations"), ""]
 
 
-def _per_class(shown: dict, out: Path, drawn: set[str] | None) -> list[str]:
+def _per_class(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) -> list[str]:
     lines = ["## Per-class test accuracy", ""]
     if not shown:
         return lines + ["No cited run is in the results folder.", ""]
-    runs = {short(n): one_or_list(g) for n, g in shown.items()}
+    runs = {short(n): g for n, g in shown.items()}
     lines += [PER_CLASS, "", per_class_data(runs, CLASSES), "",
               confused_data(runs, CLASSES, "Most confused (true -> predicted)"), ""]
     for name, group in shown.items():
