@@ -70,6 +70,16 @@ TASK_OUTPUT_RUNS = {r.run_name: {"label": r.title, "run_name": r.run_name, "comm
                     for r in RECIPES.values()}
 
 
+# Task 2e's experiments (task2_experiments.py): the committed ones, or an output folder's own
+# (`<output-dir>/experiments/`).
+EXPERIMENTS = "cpu-2026-12-02/experiments"
+EXPERIMENTS_COMMAND = "python task2_experiments.py --data-dir DATA"
+
+
+def experiments_folder(results: Path, cited: dict) -> Path:
+    return results / ("experiments" if cited is TASK_OUTPUT_RUNS else EXPERIMENTS)
+
+
 # Where each mode reads and writes by default.
 DEFAULT_RESULTS = {False: "results", True: "plots"}
 

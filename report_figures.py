@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from comparison import draw_gains, read_experiments
 from dataloaders import CLASSES
 from plots import draw_task1, draw_task2, draw_task3, draw_task3d, plot_confusion
-from report_cited import (CITED, LENET, RESNET, load_groups, one_or_list, runs_of, short,
+from report_cited import (CITED, LENET, RESNET, experiments_folder, load_groups, one_or_list,
+                          runs_of, short,
                           shown_groups, task2_groups)
 from report_text import FIGURES, MODEL_FIGURES
 from run_tables import confusion_counts, runs_in
@@ -33,6 +35,10 @@ def draw_figures(results: Path, out: Path, cited: dict | None = None,
         paths += draw_task3(one_or_list(resnet), out)
         if task2:
             paths.append(draw_task3d(task2, one_or_list(resnet), out, best))
+    experiments = experiments_folder(results, cited)
+    if experiments.is_dir():
+        paths += draw_gains(*read_experiments(experiments),
+                            out / Path(FIGURES["2e, gains"][1]).stem)
     for name, group in groups.items():
         if confusion_counts(group)[0] is not None:
             paths.append(plot_confusion(group, out / confusion_figure(group),

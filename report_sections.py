@@ -8,14 +8,16 @@ from pathlib import Path
 from architecture import architecture_data, parameter_data
 from dataloaders import CLASSES
 from recipes import TASK2
-from report_cited import (CITED, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
-                          load_groups, no_test_curve, report_command, run_label, short,
+from comparison import experiment_tables
+from report_cited import (CITED, EXPERIMENTS_COMMAND, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
+                          experiments_folder, load_groups, no_test_curve, report_command, run_label, short,
                           shown_command, shown_groups, task2_groups, wall_cell)
 from report_figures import anchor, confusion_figure, figure_lines, figure_there
 from report_latex import to_markdown_text
 from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
                            summary_rows)
-from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS, FACTS, FIGURES,
+from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS,
+                         EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS, FIGURES,
                          H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS, NOT_REPRODUCED,
                          NO_TEST_CURVE, PER_CLASS, QUICK_LOOK, TASK2_TRAIN_COLUMNS, VISUALISATION,
                          WHICH, YOURS, ZIP_COMMAND)
@@ -65,7 +67,8 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
              *_summary(cited, loaded),
              *_checklist(cited, typed, out, drawn, best_pick),
              *_task1(typed, out, drawn),
-             *_task2(typed, out, drawn, best_pick, others, results),
+             *_task2(typed, out, drawn, best_pick, others, results,
+                     experiments_folder(results, cited)),
              *_task3(cited, typed, out, drawn, best_pick),
              *_per_class(typed, out, drawn),
              *_corrections(),
@@ -164,9 +167,11 @@ def _task1(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) -> lis
 
 
 def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_pick,
-           others: list[Run], results: Path) -> list[str]:
+           others: list[Run], results: Path, experiments: Path) -> list[str]:
     lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
     task2 = task2_groups(typed)
+    tables = experiment_tables(experiments)[0] if experiments.is_dir() else []
+    tables = tables if any(t.rows for t in tables) else []
     if task2:
         lines += [f"### {H_2A}", ""]
         for label, group in task2.items():
@@ -176,19 +181,30 @@ def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_p
         table = final_data(task2,
                            {r.label: r.original for r in TASK2 if r.label in task2})
         lines += [f"### {H_2B}", "", table, "", TASK2_TRAIN_COLUMNS, "",
-                  *_bar(task2, others, results)]
+                  *_bar(task2, others, results, tables[-1:])]
     if best_pick:
         lines += [f"### 2c, 2d: the best model, {best_pick[0]}", "",
                   BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     lines += figure_lines(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
-    if task2:
-        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(typed), "",
-                  YOURS.format(what="2e's discussion"), ""]
+    if task2 or tables:
+        shown = experiments.relative_to(results) if experiments.is_relative_to(results) \
+            else experiments
+        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(typed), ""]
+        if tables:
+            lines += [EXPERIMENTS_TEXT.format(command=EXPERIMENTS_COMMAND, folder=shown), "",
+                      *figure_lines(out, ["2e, gains"], drawn)]
+            for table in tables[:-1]:  # the last, the 10-epoch bar, is the bar's section's
+                lines += [table, ""] if table.rows else []
+        else:
+            lines += [EXPERIMENTS_MISSING.format(command=EXPERIMENTS_COMMAND, folder=shown), ""]
+        lines += [YOURS.format(what="2e's discussion"), ""]
     return lines
 
 
-def _bar(task2: dict, others: list[Run], results: Path) -> list[str]:
+def _bar(task2: dict, others: list[Run], results: Path, experiments: list[Table]
+         ) -> list[str]:
     lines = [f"### {H_BAR}", "", BAR, "", bar_data(task2), ""]
+    lines += [block for table in experiments if table.rows for block in (table, "")]
     missed = [g for g in task2.values()
               if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
     reach = [(run, at_epoch(run.raw)) for run in others

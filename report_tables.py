@@ -88,16 +88,20 @@ def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_ru
 
 
 def other_run_files(results: Path, loaded: dict[str, RunGroup]) -> list[Run]:
-    """Every run file under `results` that no spec shows (variants, comparisons)."""
+    """Every run file under `results` that no spec shows (variants, comparisons); not the
+    experiments' runs (2e's tables show them) nor the earlier runs a rerun kept in
+    `previous/`."""
     known = {r.path.resolve() for group in loaded.values() for r in group}
     found = []
     for p in sorted(results.rglob("*.json")):
-        if p.resolve() in known or p.name == "benchmark.json":
+        if p.resolve() in known or p.name == "benchmark.json" or "previous" in p.parts:
             continue
         try:
-            found.append(Run.load(p))
+            run = Run.load(p)
         except UserError:
             continue  # not a run
+        if not run.config.get("experiment"):
+            found.append(run)
     return found
 
 

@@ -19,6 +19,9 @@ FIGURES = {
     "2d": ("Task 2d: training, validation and test loss of the best model", "task2d_loss.png"),
     "2, accuracy": ("Task 2: accuracy of both models", "task2_accuracy.png"),
     "2, loss": ("Task 2: loss of both models", "task2_loss.png"),
+    "2e, gains": ("Task 2e: each change's gain in test accuracy within 10 epochs over its "
+                  "baseline of the same seed (mean, 95 % interval, seeds as dots)",
+                  "task2e_gains.png"),
     "3b": ("Task 3b: training, validation and test accuracy", "task3_accuracy.png"),
     "3c": ("Task 3c: training, validation and test loss", "task3_loss.png"),
     "3d": ("Task 3d: training and validation loss of ResNet18 and the best Task 2 model",
@@ -71,6 +74,16 @@ BAR = ("The handout asks for two models that reach at least 75 % test accuracy w
        "the test split is recorded at every check and never chooses anything):")
 BAR_REACHED_BY = ("Committed runs whose test curve does reach it within 10 epochs (other "
                   "recipes than the report's):")
+EXPERIMENTS_TEXT = ("**What improved most, and what did not: the experiments.** Each method "
+                    "the handout suggests, applied alone to Task 1's LeNet and its recipe, and "
+                    "each claim of the original report on its own models, trained for 10 "
+                    "epochs over several seeds (`{command}`; run files in `{folder}`). Each "
+                    "variant is compared with its baseline of the same seed (same split, "
+                    "batch order and, where the layers allow, initial weights): the mean "
+                    "per-seed difference and its 95 % interval (Student's t over the seeds).")
+EXPERIMENTS_MISSING = ("**The experiments** (each of the handout's suggestions and each of the "
+                       "report's claims, measured over seeds) are not in `{folder}`: "
+                       "`{command}` makes them.")
 FACTS = ("Measured facts a discussion can rest on (the discussion itself is yours to write):")
 YOURS = "> **Yours to write: {what}**, from the measured facts above."
 CHECKLIST = ("Every item of the 2019 handout (TDT4265 Assignment 3) and what in this file "

@@ -22,7 +22,8 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", 
 LATEX_SYMBOLS = {"±": r"\ensuremath{\pm}", "×": r"\ensuremath{\times}",
                  "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}", "−": "-",
                  "→": r"\ensuremath{\rightarrow}", "✓": "yes", "✗": "no", "…": r"\ldots{}",
-                 "–": "--", "—": "---", "≈": r"\ensuremath{\approx}"}
+                 "–": "--", "—": "---", "≈": r"\ensuremath{\approx}", "Δ": r"\ensuremath{\Delta}",
+                 "√": r"\ensuremath{\surd}"}
 
 
 @dataclass
