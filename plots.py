@@ -18,13 +18,14 @@ import numpy as np
 
 from cli import ArgumentParser, run_cli
 from recipes import RECIPES
-from run_tables import best_model, confusion_counts, group_of, quick_look_note, weights_label
-from runrecord import predates_test_curve
-from runs import ensure_output_dir, load_run
+from run_tables import (best_model, confusion_counts, group_of, quick_look_note, runs_in,
+                        weights_label)
+from runrecord import Run, predates_test_curve
+from runs import ensure_output_dir
 
 
 def _all_runs(runs: dict) -> list[dict]:
-    return [r for value in runs.values() for r in group_of(value)]
+    return [r for value in runs.values() for r in runs_in(value)]
 
 
 def _marked_title(title: str, runs: list[dict]) -> str:
@@ -104,12 +105,12 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     marked = False
     for i, (label, run) in enumerate(runs.items()):
-        group, color = group_of(run), colors[i % len(colors)]
+        group, color = runs_in(run), colors[i % len(colors)]
         for split in splits:
             _plot_split(ax, group, keys[split], STYLES[split], color,
                         f"{label}: {_split_name(split, metric)}")
         if len(group) == 1 and "val" in splits:
-            history, best = group[0].get("history", []), group[0].get("best_check")
+            history, best = group[0].history, group[0].best_check
             if best is not None and 0 <= best < len(history):
                 marked = True
                 ax.plot([history[best]["epoch"]], [history[best][keys["val"]]], "o",
@@ -129,15 +130,15 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     return save_figure(fig, path)
 
 
-def _plot_split(ax, group: Sequence[dict], key: str, style: str, color: str,
+def _plot_split(ax, group: Sequence[Run], key: str, style: str, color: str,
                 label: str) -> None:
     """One split's curve of a run, or of several seeds their mean ± std check by check (runs
     that stopped early drop out); a legend entry alone when no run recorded it."""
-    longest = max(group, key=lambda r: len(r.get("history", [])))
+    longest = max(group, key=lambda r: len(r.history))
     xs, mean, std = [], [], []
-    for i, h in enumerate(longest.get("history", [])):
-        values = [r["history"][i][key] for r in group
-                  if i < len(r.get("history", [])) and r["history"][i].get(key) is not None]
+    for i, h in enumerate(longest.history):
+        values = [r.history[i][key] for r in group
+                  if i < len(r.history) and r.history[i].get(key) is not None]
         if values:
             xs.append(h["epoch"])
             mean.append(float(np.mean(values)))
@@ -160,16 +161,16 @@ def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Pa
     """Redraw `<prefix>_loss.png` and `<prefix>_accuracy.png` from saved run JSON files."""
     runs = {}
     for i, p in enumerate(json_paths):
-        run = load_run(p)
-        label = labels[i] if labels else run.get("config", {}).get("model", Path(p).stem)
+        run = Run.load(p)
+        label = labels[i] if labels else (run.model or Path(p).stem)
         runs.setdefault(label, []).append(run)  # one label, several seeds: a band
     out = Path(output_dir)
     return [plot_runs(runs, m, out / f"{prefix}_{m}.png", title=f"{title} {m}".strip())
             for m in ("loss", "accuracy")]
 
 
-def _first(run_or_runs) -> dict:
-    return group_of(run_or_runs)[0] if group_of(run_or_runs) else {}
+def _first(run_or_runs) -> Run | None:
+    return next(iter(runs_in(run_or_runs)), None)
 
 
 def _curves(prefix: str, runs: dict, out: Path | str, heading: str,
@@ -204,7 +205,7 @@ def draw_task2(models: dict, out: Path | str, suffix: str = "",
 def draw_task3(resnet, out: Path | str) -> list[Path]:
     """Task 3b/3c: task3_accuracy.png and task3_loss.png of ResNet18's run (or seeds), the
     weights it started from in the title."""
-    label = weights_label(_first(resnet).get("config") or {})
+    label = weights_label(_first(resnet).config if _first(resnet) else {})
     return _curves(RECIPES["resnet18"].figure_prefix, {RECIPES["resnet18"].label: resnet}, out,
                    f"Task 3: ResNet18 ({label})", ("accuracy", "loss"))
 
@@ -216,7 +217,7 @@ def draw_task3d(models: dict, resnet, out: Path | str, best: str | None = None) 
     """Task 3d: task3d_loss_comparison.png, the training and validation loss of ResNet18 and
     of the best Task 2 model (`best_model` of `models`), from the saved histories."""
     label, why = best_model(models, best)
-    weights = weights_label(_first(resnet).get("config") or {})
+    weights = weights_label(_first(resnet).config if _first(resnet) else {})
     return plot_runs({RECIPES["resnet18"].label: resnet, label: models[label]}, "loss",
                      Path(out) / COMPARISON_FIGURE, splits=("train", "val"),
                      title=f"Task 3d: loss of ResNet18 ({weights}) and {label}, the best "
@@ -281,8 +282,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> list[Path]:
-    first = load_run(args.runs[0])
-    prefix = args.prefix or first.get("figure_prefix") or Path(args.runs[0]).stem
+    first = Run.load(args.runs[0])
+    prefix = args.prefix or first.figure_prefix or Path(args.runs[0]).stem
     out = ensure_output_dir(args.output_dir or Path(args.runs[0]).parent)
     paths = plot_run_files(args.runs, prefix, out)
     for path in paths:

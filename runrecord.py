@@ -38,6 +38,7 @@ class Run:
     confusion: list[list[int]] | None  # test confusion counts, rows true, columns predicted
     seed: int | None
     best_epoch: float | None
+    best_check: int | None             # the history entry of the best checkpoint
     train_seconds: float | None
     raw: dict = field(repr=False, default_factory=dict)
 
@@ -86,7 +87,7 @@ class Run:
                    status=str(data.get("status", "?")), history=data["history"],
                    final=splits, per_class=test.get("per_class_accuracy"),
                    confusion=test.get("confusion_matrix"), seed=config.get("seed"),
-                   best_epoch=final.get("best_epoch"),
+                   best_epoch=final.get("best_epoch"), best_check=data.get("best_check"),
                    train_seconds=(data.get("timings") or {}).get("train_s"), raw=data)
 
     # ------------------------------------------------------------------ what it is
@@ -152,6 +153,10 @@ class Run:
         return str(self.config.get("device", "?")) + (
             f" ({env['gpu']})" if env.get("gpu") else
             f" ({threads} thread{'' if threads == 1 else 's'})")
+
+    @property
+    def figure_prefix(self) -> str | None:
+        return self.raw.get("figure_prefix") or self.config.get("figure_prefix")
 
     @property
     def precision(self) -> str:
