@@ -295,6 +295,8 @@ def train_pending(args, todo: list[tuple[Variant, int]], claims: Path | None = N
             continue
         print(f"[run {k}/{len(todo)}] {variant.name}, seed {seed}: {variant.changes}"
               + (" (resuming)" if state == "interrupted" else ""), flush=True)
+        if any(key[0] != seed for key in loaded):  # runs go seed by seed: free the last
+            loaded.clear()
         run_args = argparse.Namespace(
             data_dir=args.data_dir, epochs=args.epochs, eval_batch_size=args.eval_batch_size,
             no_test_curve=False, seed=seed, seeds=1, device=args.device,
