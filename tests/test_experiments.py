@@ -73,7 +73,7 @@ def test_interval_and_verdict_by_hand():
     assert verdict(q) == "better" and verdict(Paired((0, 1), (-0.02, -0.021))) == "worse"
     assert verdict(Paired((0,), (0.5,))) == "one seed: no interval"
     assert claim_verdict(q, 1) == "supported" and claim_verdict(q, -1) == "contradicted"
-    assert claim_verdict(p, 0) == "holds: no difference found"
+    assert claim_verdict(p, 0) == "consistent: not distinguishable at 3 seeds"
     assert claim_verdict(q, 0) == "does not hold: a difference"
 
 
