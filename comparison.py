@@ -387,7 +387,7 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
         ax.scatter(p.diffs, [y] * p.n, s=10, color=color, alpha=0.4, zorder=3)
     ax.axvline(0, color="gray", lw=0.8)
     ax.set_yticks(range(len(items)),
-                  [f"{v.name} (vs {v.baseline}, {p.n} seeds)" for v, p in items])
+                  [f"{v.name} (vs {v.baseline}, {_seeds(p.n)})" for v, p in items])
     ax.set_xlabel("test accuracy minus the baseline's, same seed (mean, 95 % interval; "
                   "dots: seeds)", fontsize=8)
     ax.set_title("Task 2e: gain of each change within 10 epochs\n(blue: on Task 1's LeNet; "
