@@ -166,8 +166,8 @@ def test_no_numbers_without_a_file_behind_them():
 
 
 def test_the_docs_say_nothing_of_how_the_project_was_made():
-    """Who made a run and when is said; the making of the project (its sessions, issues,
-    machines lent to it) is not."""
+    """The docs say which machine ran what, and when; they say nothing of how the project
+    itself was developed (the words below are the marks of such text)."""
     words = re.compile(r"\bsessions?\b|\blent\b|\bissue \d+|\bhanded over\b", re.I)
     files = [*DOCS, ROOT / "scripts" / "gpu_run.sh", ROOT / "tests" / "test_steps.py"]
     found = [f"{_name(p)}: {m.group(0)}" for p in files for m in words.finditer(p.read_text())]
