@@ -234,9 +234,11 @@ def ranked_table(variants, runs, group: str, title: str) -> Table:
             str(len(seeds)), _fmt(_mean(m["test_acc"] for m in seeds.values())),
             gain.text(), verdict(gain), f"{meets} of {len(seeds)}"]))
     rows.sort(key=lambda r: -r[0])
+    counts = sorted({int(row[3]) for _, row in rows})  # what these rows' seeds can separate
     baselines = sorted({v.baseline for v in variants if v.group == group and v.baseline})
     notes = [f"Baseline {b}: test accuracy {_fmt(_mean(m['test_acc'] for m in runs[b].values()))} "
              f"over {_seeds(len(runs[b]))}." for b in baselines if b in runs]
+    notes += [separation_note(n) for n in counts]
     return Table(["variant", "changes", "parameters", "seeds", "test acc",
                   "Δ test acc [95 % CI]", "verdict", f"test ≥ {BAR:.2f}"],
                  [row for _, row in rows], title=title, notes=notes)
@@ -360,8 +362,6 @@ def experiment_tables(folder: Path | str) -> tuple[list[Table], dict, list[Arm]]
               ranked_table(variants, runs, "report",
                            "The report's own models: each change against the recipe, ranked"),
               speed_table(variants, runs), claims_table(runs), ten_epoch_table(runs, variants)]
-    counts = sorted({len(seeds) for seeds in runs.values()})
-    tables[0].notes += [separation_note(n) for n in counts]
     return tables, runs, variants
 
 
