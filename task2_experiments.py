@@ -251,10 +251,10 @@ def seconds_per_run(variant: Variant, hardware, epochs: int, n_train: int,
     """About how long one run of `variant` takes here: a few timed training steps on random
     data, scaled to its epochs, plus a third for the checks (validation, test and training
     subset measured twice an epoch)."""
-    batch = RECIPES[variant.recipe].batch_size
-    model = variant.build().to(hardware.device, memory_format=hardware.memory_format)
-    optimizer = make_optimizer(variant.optimizer or RECIPES[variant.recipe].optimizer, model,
-                               variant.lr or RECIPES[variant.recipe].lr, variant.weight_decay)
+    job = variant.job(0, epochs)  # its optimizer, learning rate and batch, as trained
+    batch = job.batch_size
+    model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
+    optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay)
     images = torch.randn(batch, 3, 32, 32, device=hardware.device).contiguous(
         memory_format=hardware.memory_format)
     labels = torch.randint(0, 10, (batch,), device=hardware.device)
