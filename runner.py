@@ -29,6 +29,10 @@ RESUMABLE_FLAGS = ("resume", "epochs", "patience", "device", "cuda_graphs", "dat
                    "output_dir", "no_progress", "debug", "plot_only", "model", "seeds",
                    "eval_batch_size", "no_test_curve", "best_model")
 
+# How often a run's check callback (figures, tables) may follow a check, in seconds of
+# wall-clock time; it always follows the first check and the end.
+CALLBACK_EVERY_S = 20.0
+
 
 @dataclass
 class Job:
@@ -116,12 +120,16 @@ def setup_run(args) -> Hardware:
 
 
 def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None,
-             loaded: dict[tuple, CifarData] | None = None) -> dict[str, dict]:
+             loaded: dict[tuple, CifarData] | None = None,
+             callback_every_s: float = CALLBACK_EVERY_S) -> dict[str, dict]:
     """Train every job for every seed of --seed/--seeds; {run name: run}.
 
     Each model's initialisation is seeded by itself (not by what ran before it); the data
     is loaded once per seed, batch size and data options (`loaded`: a dict that keeps it
-    across calls, for a command that calls this once per run).
+    across calls, for a command that calls this once per run). `on_check` (figures,
+    tables) follows a check at most every `callback_every_s` seconds and once at the end;
+    whatever it draws at random is not taken from training (`Trainer.save`), so how often it
+    runs never changes a run.
     """
     check_resume(args, run_names(args, jobs))
     hardware = setup_run(args)
@@ -150,11 +158,12 @@ def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = No
                                     else {}), **job.config)
             runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
                                               run_name=job.run_name + suffix, config=config,
-                                              on_check=on_check, **stopping)
+                                              on_check=on_check,
+                                              callback_every_s=callback_every_s, **stopping)
     return runs
 
 
-def throttled(callback: Callable[[dict], None] | None, seconds: float = 20.0
+def throttled(callback: Callable[[dict], None] | None, seconds: float = CALLBACK_EVERY_S
               ) -> Callable[[dict], None] | None:
     """`callback` at most every `seconds` while a run goes on, and always once it has ended
     (redrawing figures takes about 0.5 s: not at every check of a fast run)."""
@@ -174,7 +183,8 @@ def throttled(callback: Callable[[dict], None] | None, seconds: float = 20.0
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, args,
         hardware: Hardware, *, run_name: str, config: dict, stop_metric: str, patience: int,
-        epochs: int, on_check: Callable[[dict], None] | None = None) -> dict:
+        epochs: int, on_check: Callable[[dict], None] | None = None,
+        callback_every_s: float = CALLBACK_EVERY_S) -> dict:
     """Train `model` on `data` with the common flags in `args`; the run goes to
     `<args.output_dir>/<run_name>.json/.pt`."""
     run_path = Path(args.output_dir) / run_name
@@ -199,7 +209,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
                       device=hardware.device, autocast_dtype=hardware.autocast_dtype,
                       run_path=run_path, config=config, progress=not args.no_progress,
                       test_curve=not getattr(args, "no_test_curve", False),
-                      on_check=throttled(on_check), resume_may_differ=RESUMABLE_FLAGS)
+                      on_check=throttled(on_check, callback_every_s),
+                      resume_may_differ=RESUMABLE_FLAGS)
     print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
           + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")
           + f"; {len(data.train)} batches/epoch, a check every {trainer.check_every} "

@@ -212,15 +212,17 @@ class RunStore:
         return self.run_path.parent / f"{self.run_path.name}.metrics.csv"
 
     def save(self, run: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             state: dict) -> None:
-        """Write the checkpoint (model, optimizer, `state`, config, RNG states: the CPU's and
-        the run's device's, CUDA's current device or MPS), then the metrics CSV (rewritten
-        from the whole history, so a resumed run's continues it) and the run JSON."""
+             state: dict, weights: dict | None = None) -> None:
+        """Write the checkpoint (the weights training goes on from: `weights`, else the
+        model's; optimizer, `state`, config, RNG states: the CPU's and the run's device's,
+        CUDA's current device or MPS), then the metrics CSV (rewritten from the whole
+        history, so a resumed run's continues it) and the run JSON."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type != "cpu":
             rng["device"] = {"type": self.device.type, "state": get_rng_state(self.device)}
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config,
-                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "model": model.state_dict() if weights is None else weights,
+                           "optimizer": optimizer.state_dict(),
                            **state, "rng": rng}, self.checkpoint_path)
         atomic_write_text(self.metrics_path, metrics_csv(run.get("history") or []))
         atomic_write_json(self.json_path, run)

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import random
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -59,6 +61,29 @@ def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
         torch.mps.set_rng_state(state)
     else:
         torch.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def training_rng_kept(device: torch.device):
+    """Run what is not training (figures, tables, models built for a table, progress) as if
+    it drew nothing random: PyTorch's CPU generator and `device`'s (`torch.random.fork_rng`),
+    NumPy's and Python's are as they were when the block ends. A run's numbers then depend
+    on its seed and flags alone, not on how often such work ran (Dropout draws its masks from
+    the CPU generator on the CPU)."""
+    device = torch.device(device)
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    elif device.type == "mps":
+        devices = [device]
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=devices,
+                                   device_type=device.type if devices else None):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
 
 
 class TrainStep:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from cli import OutOfMemory, TrainingDiverged, TrainingInterrupted, is_out_of_memory
 from evaluation import Evaluator
 from runs import RunStore
-from steps import Interval, Step, legacy_state, make_step
+from steps import Interval, Step, legacy_state, make_step, training_rng_kept
 from utils import format_duration
 
 __all__ = ["Trainer", "EarlyStopping", "CtrlC", "TrainingDiverged", "OutOfMemory",
@@ -152,6 +152,7 @@ class Trainer:
         self._session_start: float | None = None
         self._ctrl_c = CtrlC()
         self._evaluating = False  # what an out-of-memory error names
+        self._last_weights: dict | None = None  # once the best are loaded: where training was
 
     @property
     def epoch(self) -> int:
@@ -172,8 +173,10 @@ class Trainer:
         return self.elapsed + (time.perf_counter() - start if start else 0.0)
 
     def save(self) -> None:
-        """Write the checkpoint and the JSON, then call on_check."""
-        self.store.save(self.run_dict(), self.model, self.optimizer, {
+        """Write the checkpoint and the JSON, then call on_check, which draws nothing from
+        training's random generators: the state training goes on from is the one saved."""
+        self.store.save(self.run_dict(), self.model, self.optimizer, weights=self._last_weights,
+                        state={
             "best_model": self.early_stopping.best_state,
             "step_state": self.train_step.state_dict(),
             "trainer": {"step": self.step, "history": self.history, "status": self.status,
@@ -181,7 +184,8 @@ class Trainer:
                         **self.early_stopping.state()}})
         if self.on_check is not None:
             try:
-                self.on_check(self.run_dict())
+                with training_rng_kept(self.device):
+                    self.on_check(self.run_dict())
             except Exception as err:  # a figure that fails to draw must not stop training
                 tqdm.write(f"warning: the check callback failed ({type(err).__name__}: {err}); "
                            "training goes on", file=sys.stderr)
@@ -296,6 +300,10 @@ class Trainer:
         """Evaluate the best weights on train/val/test and write the final run."""
         best = self.early_stopping
         if best.best_state is not None:
+            # The checkpoint keeps the last weights, which a resume with more epochs goes on
+            # from (the last step may come after the best check); the model holds the best.
+            self._last_weights = {k: v.detach().to("cpu", copy=True)
+                                  for k, v in self.model.state_dict().items()}
             self.model.load_state_dict(best.best_state)  # copies into the same tensors
         self._evaluating = True
         self.final = self.evaluator.final()

@@ -119,3 +119,58 @@ def test_task2_end_to_end(tmp_path):
     assert m22["config"]["args"]["dropout"] == 0.1
     table = (out / "task2_table.md").read_text()
     assert "Model 2.1 (report)" in table and "Model 2.2 (report)" in table
+
+
+def _model22_history(out, tree, every_s, *extra):
+    """Model 2.2 (Dropout2d: random masks from the CPU generator) on tiny data, with Task 2's
+    own figure-and-table callback following checks at most every `every_s` seconds."""
+    import task2_models
+    from runner import run_jobs
+
+    args = task2_models.get_args_parser().parse_args(
+        ["--model", "2.2", "--epochs", "3", "--batch-size", "16", "--data-dir", str(tree),
+         "--output-dir", str(out), "--no-progress", *extra])
+    args.command = "python task2_models.py"
+    calls = []
+
+    def outputs(run):
+        calls.append(len(run["history"]))
+        task2_models.write_outputs(out)  # rebuilds both models for the 2a tables
+
+    run_jobs(args, task2_models.jobs(args), on_check=outputs, callback_every_s=every_s)
+    return json.loads((out / "task2_model22.json").read_text()), calls
+
+
+def test_model22s_history_does_not_depend_on_how_often_the_figures_are_drawn(tmp_path):
+    tree = write_image_tree(tmp_path / "tree", n_train_per_class=20)
+    every, every_calls = _model22_history(tmp_path / "every", tree, 0)
+    never, never_calls = _model22_history(tmp_path / "never", tree, float("inf"))
+    assert len(every_calls) > len(never_calls) + 2  # the callback did fire at other checks
+    assert [h["val_loss"] for h in every["history"]] == [h["val_loss"] for h in never["history"]]
+    assert [h["train_loss"] for h in every["history"]] == \
+        [h["train_loss"] for h in never["history"]]
+    assert every["final"] == never["final"]
+
+
+def test_model22_stopped_after_an_epoch_and_resumed_equals_the_uninterrupted_run(tmp_path):
+    """The resumed process draws its figures at its first check (the uninterrupted one does
+    not), and an epoch's last step comes after its last check (11 batches, checks at 5 and
+    10): the checkpoint must hold the last weights, not the best ones."""
+    tree = write_image_tree(tmp_path / "tree", n_train_per_class=20)
+    flags = ["--model", "2.2", "--batch-size", "16", "--data-dir", str(tree), "--no-progress"]
+    whole = run_script("task2_models.py", *flags, "--epochs", "3",
+                       "--output-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    cut = tmp_path / "cut"
+    first = run_script("task2_models.py", *flags, "--epochs", "1", "--output-dir", str(cut))
+    assert first.returncode == 0, first.stderr
+    resumed = run_script("task2_models.py", *flags, "--epochs", "3", "--resume",
+                         "--output-dir", str(cut))
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "whole" / "task2_model22.json").read_text())
+    b = json.loads((cut / "task2_model22.json").read_text())
+    assert [h["step"] for h in b["history"]] == [h["step"] for h in a["history"]]
+    for x, y in zip(a["history"], b["history"]):
+        assert (y["train_loss"], y["val_loss"], y["test_accuracy"]) == \
+            (x["train_loss"], x["val_loss"], x["test_accuracy"])
+    assert b["final"]["test"] == a["final"]["test"]

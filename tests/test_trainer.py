@@ -262,3 +262,29 @@ def test_the_trainer_needs_nothing_of_its_step_but_the_interface(tmp_path):
     assert step.loaded == {"done": 10, "loss_sum": 0.0, "count": 0}  # its own state, back
     assert [h["train_loss"] for h in rerun["history"]] == \
         pytest.approx([h["train_loss"] for h in run["history"]])
+
+
+def test_a_check_callback_draws_nothing_from_trainings_random_numbers(tmp_path):
+    """Whatever a callback draws (a model built for a table, say) comes back: PyTorch's,
+    NumPy's and Python's generators are as the checkpoint saved them."""
+    import random
+
+    import numpy as np
+
+    def draw(_run):
+        torch.randn(100)
+        nn.Linear(10, 10)
+        np.random.rand()
+        random.random()
+
+    trainer = make_trainer(tmp_path, epochs=1, on_check=draw)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    trainer.save()
+    assert torch.equal(torch.get_rng_state(), before[0])
+    assert (np.random.get_state()[1] == before[1]).all()
+    assert random.getstate() == before[2]
+    saved = torch.load(tmp_path / "run.pt", weights_only=False)["rng"]["torch"]
+    assert torch.equal(saved, before[0])  # the state a resumed run goes on from
