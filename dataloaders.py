@@ -404,20 +404,43 @@ class Normalize:
         return x
 
 
+def crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4
+              ) -> torch.Tensor:
+    """The standard CIFAR augmentation on a whole batch (uint8 or float N×C×H×W, on any
+    device): each image padded by `padding` zero pixels, a random H×W crop of it, and a
+    horizontal flip with probability 1/2, every image drawing its own offsets and flip from
+    `generator` (on the images' device). A few tensor operations, no per-image Python."""
+    n, c, h, w = images.shape
+    device = images.device
+    padded = F.pad(images, (padding, padding, padding, padding))
+    dy, dx = torch.randint(0, 2 * padding + 1, (2, n, 1), device=device, generator=generator)
+    flip = torch.rand(n, 1, device=device, generator=generator) < 0.5
+    rows = dy + torch.arange(h, device=device)                        # N×H
+    cols = torch.arange(w, device=device)
+    cols = dx + torch.where(flip, w - 1 - cols, cols)                 # N×W, mirrored or not
+    batch = torch.arange(n, device=device).view(n, 1, 1, 1)
+    channel = torch.arange(c, device=device).view(1, c, 1, 1)
+    return padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
+
+
 class TensorBatches:
     """Batches of (images, labels) made by indexing tensors held in memory.
 
     The order of epoch e is a permutation drawn from (seed, e) alone, so a run resumed in
     the middle of an epoch sees exactly the batches it would have seen (`iter_from`).
+    `augment` (training batches only): `crop_flip` each batch before normalising, with a
+    generator seeded from (seed, epoch, batch) alone, so a resumed run draws the same crops
+    and flips (nothing to save) and nothing else's random numbers are touched.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  transform: Callable[[torch.Tensor], torch.Tensor], *, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 0):
+                 drop_last: bool = False, seed: int = 0, augment: bool = False):
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.transform = transform
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.augment = augment
         # Drop a ragged last batch only when there is a full one (BatchNorm needs >1 sample).
         self.drop_last = drop_last and len(labels) >= batch_size
 
@@ -434,6 +457,11 @@ class TensorBatches:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return torch.randperm(len(self.labels), generator=g).to(self.labels.device)
 
+    def _augment_generator(self, batch: int) -> torch.Generator:
+        """The generator of batch `batch` of this epoch's augmentation: (seed, epoch, batch)."""
+        key = ((self.seed * 1_000_003 + self.epoch) * 1_000_003 + batch) % (2 ** 63)
+        return torch.Generator(self.images.device).manual_seed(key ^ 0x5EED_A06)
+
     def iter_indices_from(self, start: int = 0) -> Iterator[torch.Tensor]:
         """The index tensor of each batch of this epoch from batch `start` on."""
         order = self._order()
@@ -443,10 +471,15 @@ class TensorBatches:
             yield order[b * self.batch_size:(b + 1) * self.batch_size]
 
     def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch of images (transformed) and labels at `index`."""
+        """The batch of images (transformed) and labels at `index` (never augmented)."""
         return self.transform(self.images[index]), self.labels[index]
 
     def iter_from(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.augment:
+            for b, index in enumerate(self.iter_indices_from(start), start):
+                images = crop_flip(self.images[index], self._augment_generator(b))
+                yield self.transform(images), self.labels[index]
+            return
         if self.shuffle:
             yield from map(self.gather, self.iter_indices_from(start))
             return
@@ -484,12 +517,13 @@ def load_cifar10(data_dir: str | os.PathLike | None, batch_size: int, *, seed: i
                  image_size: int = 32, resize_mode: str = "nearest",
                  channels_last: bool = False, eval_batch_size: int = 500,
                  train_eval_size: int = 5000, cache_dir: Path | None = None,
-                 progress: bool = True) -> CifarData:
+                 progress: bool = True, augment: bool = False) -> CifarData:
     """CIFAR-10 as batches on `device`: a seeded 45,000/5,000 split, the test set apart.
 
     `subset` keeps at most that many images of each split (a seeded random choice for
     test). The uint8 images go to the device once; normalisation and resizing happen
-    there per batch.
+    there per batch. `augment`: random crops and flips of the training batches (`crop_flip`;
+    never of validation, test or the training split's measurements).
     """
     device = torch.device(device)
     arrays = read_cifar10(data_dir, cache_dir=cache_dir, progress=progress)
@@ -518,7 +552,7 @@ def load_cifar10(data_dir: str | os.PathLike | None, batch_size: int, *, seed: i
                 image_size=image_size, resize_mode=resize_mode if resize else None)
     return CifarData(
         train=TensorBatches(train_x, train_y, batch_size, transform, shuffle=True,
-                            drop_last=True, seed=seed),
+                            drop_last=True, seed=seed, augment=augment),
         val=TensorBatches(val_x, val_y, eval_batch_size, transform),
         test=TensorBatches(test_x, test_y, eval_batch_size, transform),
         # The first n_eval images of the (already shuffled) training split: a fixed,

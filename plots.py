@@ -186,17 +186,19 @@ def draw_task1(lenet, out: Path | str) -> list[Path]:
 
 
 def draw_task2(models: dict, out: Path | str, suffix: str = "",
-               best: str | None = None) -> list[Path]:
+               best: str | None = None, prefix: str | None = None) -> list[Path]:
     """Task 2: task2_accuracy.png and task2_loss.png, both models ({label: run or seeds}) on
     one set of axes, and the best model alone (`best_model`; `best`: a label that --best-model
     chose): task2c_accuracy.png and task2d_loss.png (2c, 2d). `suffix`: a --run-suffix
-    variant's files."""
-    prefix = RECIPES["model21"].figure_prefix + suffix
+    variant's files (task2_k5_loss.png, task2c_k5_accuracy.png); `prefix`: the recipes'
+    figure prefix (default: the report's, task2; task2_10ep: task2c_10ep_accuracy.png)."""
+    base = RECIPES["model21"].figure_prefix
+    prefix = (prefix or base) + suffix
     paths = _curves(prefix, models, out, "Task 2: both models,", ("accuracy", "loss"))
     label, why = best_model(models, best)
     for item, metric in (("c", "accuracy"), ("d", "loss")):
         paths.append(plot_runs({label: models[label]}, metric,
-                               Path(out) / f"{prefix}{item}_{metric}.png",
+                               Path(out) / f"{base}{item}{prefix[len(base):]}_{metric}.png",
                                title=f"Task 2{item}: {metric} of {label}, the best Task 2 model "
                                      f"({why})"))
     return paths

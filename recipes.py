@@ -38,7 +38,28 @@ class Recipe:
     choice: str | None = None   # task2_models.py --model value
     original: dict = field(default_factory=dict)  # the 2019 report's final numbers per split
     original_note: str = ""     # what to keep in mind beside them
+    # What this project's own recipes add to the course's (off for every course recipe):
+    momentum: float = 0.0       # SGD's momentum (Nesterov's when `nesterov`)
+    nesterov: bool = False
+    weight_decay: float = 0.0   # L2 penalty of the optimizer
+    schedule: str | None = None  # "one-cycle": the rate over the run's steps (schedule_rate)
+    augment: bool = False       # random crop (padding 4) and flip of every training image
+    family: str = "report"      # "report": the 2019 report's recipes; "10-epoch": this project's
+    changes: tuple[str, ...] = ()  # what differs from the course recipe, and why, one line each
 
+
+# What this project's 10-epoch recipe changes in the course's, each with its reason.
+TEN_EPOCH_CHANGES = (
+    "random crops (zero padding of 4 pixels) and horizontal flips of every training image: "
+    "the standard CIFAR augmentation; the report's Model 2.1 fits its training set (train "
+    "accuracy 1.000, test 0.773 after 40 epochs) and augmentation is what keeps it learning",
+    "a one-cycle learning rate, stepped every batch: a linear warm-up from a tenth of the peak "
+    "(the course's rate) over the first 20 % of the steps, then a linear decay to a "
+    "ten-thousandth of it at the last step: a fixed budget of 10 epochs ends at a low rate "
+    "instead of mid-descent",
+    "the best checkpoint by validation accuracy, as Model 2.1's course recipe (no early "
+    "stopping)",
+)
 
 RECIPES: dict[str, Recipe] = {r.key: r for r in (
     Recipe("lenet", "task1_lenet", "LeNet", "LeNet (Task 1)", "task1_lenet.py",
@@ -58,6 +79,20 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            original={"test": {"loss": 0.714, "accuracy": 0.783},
                      "val": {"loss": 0.717, "accuracy": 0.782},
                      "train": {"loss": 0.258, "accuracy": 0.912}}),
+    # This project's 10-epoch recipes: the report's two architectures unchanged (the layers,
+    # Dropout2d 0.5, Xavier), trained for the handout's 10 epochs as small CNNs on CIFAR-10
+    # are trained today. Task 2 is graded on reaching 75 % test accuracy within 10 epochs,
+    # which the report's recipes miss at 10 epochs.
+    Recipe("model21-10ep", "task2_model21_10ep", "Model 2.1, 10-epoch recipe",
+           "Model 2.1, 10-epoch recipe", "task2_models.py",
+           "python task2_models.py --recipe 10-epoch --model 2.1 --data-dir DATA", "SGD", 0.05,
+           64, 10, "val_accuracy", 0, "task2_10ep", choice="2.1", schedule="one-cycle",
+           augment=True, family="10-epoch", changes=TEN_EPOCH_CHANGES),
+    Recipe("model22-10ep", "task2_model22_10ep", "Model 2.2, 10-epoch recipe",
+           "Model 2.2, 10-epoch recipe", "task2_models.py",
+           "python task2_models.py --recipe 10-epoch --model 2.2 --data-dir DATA", "Adam", 1e-3,
+           32, 10, "val_accuracy", 0, "task2_10ep", choice="2.2", schedule="one-cycle",
+           augment=True, family="10-epoch", changes=TEN_EPOCH_CHANGES),
     # At 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB) in an evaluation
     # batch of 200; the others' 500 would need 2.1 GB for it.
     Recipe("resnet18", "task3_resnet18", "ResNet18", "ResNet18 (Task 3)", "task3_resnet.py",
@@ -69,7 +104,11 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
                          "0.85-0.89"),
 )}
 
-TASK2 = [r for r in RECIPES.values() if r.choice is not None]  # Model 2.1, Model 2.2
+# Task 2's two models with the course's recipes (the report's), and with this project's.
+TASK2 = [r for r in RECIPES.values() if r.choice is not None and r.family == "report"]
+TASK2_10EP = [r for r in RECIPES.values() if r.family == "10-epoch"]
+TASK2_FAMILIES = {"report": TASK2, "10-epoch": TASK2_10EP}  # task2_models.py --recipe
+BAR_ACCURACY, BAR_EPOCHS = 0.75, 10  # the handout: 75 % test accuracy within 10 epochs
 
 
 def by_run_name(run_name: str) -> Recipe | None:
@@ -82,10 +121,10 @@ def by_run_name(run_name: str) -> Recipe | None:
     return None
 
 
-def task2_label(choice: str | None) -> str | None:
-    """The label of the Task 2 model a `--model`/`--best-model` value names; None for
-    "auto", "both" or None."""
-    return next((r.label for r in TASK2 if r.choice == choice), None)
+def task2_label(choice: str | None, family: str = "report") -> str | None:
+    """The label of the Task 2 model a `--model`/`--best-model` value names among `family`'s
+    recipes (task2_models.py --recipe); None for "auto", "both" or None."""
+    return next((r.label for r in TASK2_FAMILIES[family] if r.choice == choice), None)
 
 
 def default_epochs(config: dict) -> int | None:

@@ -18,7 +18,7 @@ from architecture import parameter_table
 from cli import UserError
 from dataloaders import CifarData, load_cifar10
 from recipes import Recipe
-from runs import ensure_output_dir, keep_previous_run
+from runs import ensure_output_dir, keep_previous_run, load_run
 from steps import make_step
 from trainer import Trainer
 from utils import Hardware, format_duration, make_config, resolve_hardware, seed_everything
@@ -50,6 +50,9 @@ class Job:
     lr: float
     batch_size: int
     weight_decay: float = 0.0  # L2 penalty of the optimizer (the course used none)
+    momentum: float = 0.0      # SGD's (the course used none); Nesterov's with `nesterov`
+    nesterov: bool = False
+    schedule: str | None = None  # "one-cycle" (make_schedule), None: a constant rate
     config: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     epochs: int | None = None
@@ -68,24 +71,48 @@ class Job:
 
         return cls(flag("run_name", recipe.run_name) + suffix, build_model, recipe.optimizer,
                    flag("lr", recipe.lr), flag("batch_size", recipe.batch_size),
+                   weight_decay=recipe.weight_decay, momentum=recipe.momentum,
+                   nesterov=recipe.nesterov, schedule=recipe.schedule,
                    config={"model": recipe.key, "label": recipe.label,
                            "figure_prefix": recipe.figure_prefix + suffix,
                            "default_epochs": recipe.epochs, **(config or {})},
-                   data=data or {}, epochs=flag("epochs", recipe.epochs),
+                   data={**({"augment": True} if recipe.augment else {}), **(data or {})},
+                   epochs=flag("epochs", recipe.epochs),
                    patience=flag("patience", recipe.patience),
                    stop_metric=flag("early_stop_metric", recipe.stop_metric))
 
 
-def make_optimizer(kind: str, model: nn.Module, lr: float, weight_decay: float = 0.0
-                   ) -> torch.optim.Optimizer:
-    """SGD (no momentum, as the course) or Adam (default betas and eps) over the parameters
-    that train; `weight_decay` adds that L2 penalty's gradient (lambda * w) to each."""
+def make_optimizer(kind: str, model: nn.Module, lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.0, nesterov: bool = False) -> torch.optim.Optimizer:
+    """SGD (no momentum, as the course, unless `momentum`) or Adam (default betas and eps)
+    over the parameters that train; `weight_decay` adds that L2 penalty's gradient
+    (lambda * w) to each."""
     params = [p for p in model.parameters() if p.requires_grad]
     if kind == "SGD":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                               nesterov=nesterov)
     if kind == "Adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r}")
+
+
+WARMUP = 0.2  # the share of the steps that the one-cycle schedule warms up over
+
+
+def make_schedule(kind: str | None, optimizer: torch.optim.Optimizer, steps: int
+                  ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule over a run's `steps` optimizer steps, stepped after each:
+    None keeps the optimizer's rate; "one-cycle" warms up linearly from a tenth of it over the
+    first `WARMUP` of the steps, then decays linearly to a ten-thousandth of it at the last
+    (`torch.optim.lr_scheduler.OneCycleLR`; the momentum stays as it is)."""
+    if kind is None:
+        return None
+    if kind != "one-cycle":
+        raise ValueError(f"unknown schedule {kind!r}")
+    peak = optimizer.param_groups[0]["lr"]
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=peak, total_steps=steps, pct_start=WARMUP, anneal_strategy="linear",
+        cycle_momentum=False, div_factor=10, final_div_factor=1000)
 
 
 def seed_runs(args) -> list[tuple[int, str]]:
@@ -147,20 +174,37 @@ def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = No
             data = loaded[key]
             seed_everything(seed)
             model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
-            optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay)
+            optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay,
+                                       job.momentum, job.nesterov)
             stopping = {"stop_metric": job.stop_metric or args.early_stop_metric,
                         "patience": args.patience if job.patience is None else job.patience,
                         "epochs": job.epochs or args.epochs}
+            scheduler = make_schedule(job.schedule, optimizer,
+                                      stopping["epochs"] * len(data.train))
+            extras = {"weight_decay": job.weight_decay, "momentum": job.momentum,
+                      "nesterov": job.nesterov, "schedule": job.schedule,
+                      "augment": job.data.get("augment", False)}
             config = make_config(args, hardware, data.info, seed=seed,
                                  parameters=parameter_table(model)[1], optimizer=job.optimizer,
                                  lr=job.lr, batch_size=job.batch_size, **stopping,
-                                 **({"weight_decay": job.weight_decay} if job.weight_decay
-                                    else {}), **job.config)
+                                 **{k: v for k, v in extras.items() if v}, **job.config)
             runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
                                               run_name=job.run_name + suffix, config=config,
-                                              on_check=on_check,
+                                              on_check=on_check, scheduler=scheduler,
                                               callback_every_s=callback_every_s, **stopping)
     return runs
+
+
+def check_schedule_epochs(run_path: Path, epochs: int) -> None:
+    """A run with a learning-rate schedule resumes with the epochs its schedule spans."""
+    json_path = run_path.parent / f"{run_path.name}.json"
+    if not json_path.is_file():
+        return
+    before = (load_run(json_path).get("config") or {}).get("epochs")
+    if before is not None and before != epochs:
+        raise UserError(f"--resume with --epochs {epochs}: this run's learning-rate schedule "
+                        f"spans the {before} epochs it started with; resume with --epochs "
+                        f"{before}, or start a new run", exit_code=2)
 
 
 def throttled(callback: Callable[[dict], None] | None, seconds: float = CALLBACK_EVERY_S
@@ -184,15 +228,18 @@ def throttled(callback: Callable[[dict], None] | None, seconds: float = CALLBACK
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, args,
         hardware: Hardware, *, run_name: str, config: dict, stop_metric: str, patience: int,
         epochs: int, on_check: Callable[[dict], None] | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         callback_every_s: float = CALLBACK_EVERY_S) -> dict:
-    """Train `model` on `data` with the common flags in `args`; the run goes to
-    `<args.output_dir>/<run_name>.json/.pt`."""
+    """Train `model` on `data` with the common flags in `args` (and `scheduler`, stepped
+    after every step); the run goes to `<args.output_dir>/<run_name>.json/.pt`."""
     run_path = Path(args.output_dir) / run_name
     resume = args.resume
     if resume and not (run_path.parent / f"{run_name}.pt").is_file():
         # The command had other runs to resume (check_resume); this one had not started yet.
         print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
         resume = False
+    if resume and scheduler is not None:
+        check_schedule_epochs(run_path, epochs)
     if not resume:  # a new run never overwrites an earlier one of the same name
         kept = keep_previous_run(run_path)
         if kept is not None:
@@ -201,8 +248,13 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
     if len(data.train) == 0:
         raise UserError("the training split has no batches; use a larger --subset or a "
                         "smaller --batch-size", exit_code=2)
+    graphed = hardware.cuda_graphs
+    if graphed and (scheduler is not None or getattr(data.train, "augment", False)):
+        raise UserError("--cuda-graphs on cannot train this recipe: its learning-rate "
+                        "schedule and augmentation change every step, which one captured "
+                        "graph cannot; use --cuda-graphs off (or auto)", exit_code=2)
     step = make_step(model, optimizer, data.train, hardware.device, hardware.autocast_dtype,
-                     graphed=hardware.cuda_graphs)
+                     graphed=graphed, scheduler=scheduler)
     trainer = Trainer(model, optimizer, data.train, data.val, step=step, test=data.test,
                       train_eval=data.train_eval, train_full=data.train_full,
                       epochs=epochs, patience=patience, stop_metric=stop_metric,

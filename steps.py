@@ -92,6 +92,9 @@ class TrainStep:
     and how many), `first_bad` (the count at the first step whose loss was not finite; -1:
     none) and `skipped` (fp16: the steps the loss scaler skipped since the run began).
 
+    `scheduler` (a `torch.optim.lr_scheduler`, or None) steps after every optimizer step:
+    a learning-rate schedule over the run's steps.
+
     Under fp16 (`autocast_dtype=torch.float16`) the loss is scaled by `self.scaler`
     (dynamic loss scaling): a step whose gradients overflowed is skipped and the scale
     halved, as fp16's narrow range needs (normal, not a divergence). bf16 has fp32's range
@@ -99,8 +102,10 @@ class TrainStep:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-                 device: torch.device, autocast_dtype: torch.dtype | None = None):
+                 device: torch.device, autocast_dtype: torch.dtype | None = None,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None):
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.scheduler = scheduler  # stepped after every optimizer step
         self.device, self.autocast_dtype = torch.device(device), autocast_dtype
         self.scaler = (torch.amp.GradScaler(self.device.type)
                        if autocast_dtype == torch.float16 else None)
@@ -137,6 +142,8 @@ class TrainStep:
             self.scaler.step(self.optimizer)  # no update when the gradients overflowed
             self.scaler.update()  # which then halves the scale: that is how a skip shows
             self.skipped.add_((self.scaler.scale(self._one) < scale).long())
+        if self.scheduler is not None:
+            self.scheduler.step()
         loss = loss.detach()
         self.loss_sum.add_(loss)
         self.count.add_(1)
@@ -216,12 +223,14 @@ class Step:
                                 "scale": fields["loss_scale"]}}
 
     def state_dict(self) -> dict:
-        """What a checkpoint keeps: the interval so far, the skipped steps, the scaler."""
+        """What a checkpoint keeps: the interval so far, the skipped steps, the scaler, the
+        learning-rate schedule."""
         interval = self.peek()
-        scaler = self.core.scaler
+        scaler, scheduler = self.core.scaler, self.core.scheduler
         return {"loss_sum": interval.loss_sum, "count": interval.steps,
                 "skipped": int(self.core.skipped.item()),
-                "scaler": scaler.state_dict() if scaler is not None else None}
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()`; the optimizer (loaded before) made eager, in case
@@ -234,6 +243,8 @@ class Step:
         self.core.skipped.fill_(state.get("skipped", 0))
         if self.core.scaler is not None and state.get("scaler"):
             self.core.scaler.load_state_dict(state["scaler"])  # the scale and growth count
+        if self.core.scheduler is not None and state.get("scheduler"):
+            self.core.scheduler.load_state_dict(state["scheduler"])
 
 
 def legacy_state(checkpoint: dict) -> dict:
@@ -305,6 +316,9 @@ class GraphedStep(Step):
                  batch_size: int, record: Callable = capture_cuda_graph, batches=None):
         if step.scaler is not None:
             raise ValueError("a step with fp16's loss scaler cannot be captured as a graph")
+        if step.scheduler is not None:  # the rate is baked into a capture
+            raise ValueError("a step with a learning-rate schedule cannot be captured as a "
+                             "graph")
         super().__init__(step, batches)
         self.gather, self.record = gather, record
         self.index = torch.zeros(batch_size, dtype=torch.long, device=step.device)
@@ -317,6 +331,8 @@ class GraphedStep(Step):
         `batch_size`)."""
         if not hasattr(batches, "gather"):
             raise ValueError("CUDA graphs need batches with iter_indices_from and gather")
+        if getattr(batches, "augment", False):
+            raise ValueError("CUDA graphs do not capture the augmentation of the batches")
         return cls(step, batches.gather, batches.batch_size, batches=batches)
 
     def describe(self) -> str:
@@ -372,10 +388,11 @@ class GraphedStep(Step):
 
 def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches,
               device: torch.device, autocast_dtype: torch.dtype | None = None, *,
-              graphed: bool = False, criterion: nn.Module | None = None) -> Step:
+              graphed: bool = False, criterion: nn.Module | None = None,
+              scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> Step:
     """The step a run trains with: eager, or replayed as one CUDA graph (`graphed`, which
     needs index batches: `dataloaders.TensorBatches`); cross-entropy on logits unless
-    `criterion` says otherwise."""
+    `criterion` says otherwise; `scheduler` stepped after each optimizer step."""
     core = TrainStep(model, optimizer, criterion or nn.CrossEntropyLoss(), device,
-                     autocast_dtype)
+                     autocast_dtype, scheduler)
     return GraphedStep.over(core, batches) if graphed else Step(core, batches)
