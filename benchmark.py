@@ -44,7 +44,7 @@ from cli import (ArgumentParser, UserError, add_device_args, non_negative_int, p
                  run_cli)
 from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
 from recipes import RECIPES
-from runner import Job, make_optimizer
+from runner import Job, make_optimizer, make_schedule
 from runs import atomic_write_json, ensure_output_dir
 from steps import GraphedStep, make_step
 from utils import Hardware, environment, resolve_hardware, seed_everything
@@ -55,13 +55,16 @@ def task_jobs() -> dict[str, Job]:
     def defaults(module):
         return module.get_args_parser().parse_args([])
 
+    ten_epoch = task2_models.get_args_parser().parse_args(["--recipe", "10-epoch"])
     found = [*task1_lenet.jobs(defaults(task1_lenet)),
-             *task2_models.jobs(defaults(task2_models)),
+             *task2_models.jobs(defaults(task2_models)), *task2_models.jobs(ten_epoch),
              *task3_resnet.jobs(defaults(task3_resnet), imagenet_state=None)]
     return {job.config["model"]: job for job in found}
 
 
-MODELS = tuple(RECIPES)  # the keys of task_jobs(): lenet, model21, model22, resnet18
+MODELS = tuple(RECIPES)  # the keys of task_jobs(): lenet, model21, model22, the 10-epoch
+# recipes model21-10ep and model22-10ep (their crops and flips and learning-rate schedule in
+# the pipeline's steps), resnet18
 
 
 # --------------------------------------------------------------------------- the naive path
@@ -140,9 +143,12 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
         return images[idx], labels[idx]
 
     def step_on(batches, graphed: bool):
-        # The step the Trainer calls, each with its own optimizer.
-        return make_step(model, make_optimizer(job.optimizer, model, job.lr), batches, device,
-                         hardware.autocast_dtype, graphed=graphed)
+        # The step the Trainer calls, each with its own optimizer (and schedule).
+        optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay,
+                                   job.momentum, job.nesterov)
+        schedule = make_schedule(job.schedule, optimizer, 10 * (args.warmup + args.steps))
+        return make_step(model, optimizer, batches, device, hardware.autocast_dtype,
+                         graphed=graphed, scheduler=schedule)
 
     # (a) the project's path: uint8 on the device -> TensorBatches -> Normalize on the device
     normalization = job.data.get("normalization", "cifar")
@@ -152,8 +158,10 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
                           channels_last=hardware.channels_last)
     train_images, train_labels = first_batches(args.warmup + args.steps)
     train_batches = TensorBatches(train_images.to(device), train_labels.to(device), batch_size,
-                                  transform, shuffle=True, drop_last=True, seed=args.seed)
-    pipeline = step_on(train_batches, hardware.cuda_graphs)
+                                  transform, shuffle=True, drop_last=True, seed=args.seed,
+                                  augment=job.data.get("augment", False))
+    graphed = hardware.cuda_graphs and not (job.schedule or train_batches.augment)
+    pipeline = step_on(train_batches, graphed)
     source = pipeline.batches_from(0)
     seconds = time_steps(lambda: pipeline(next(source)), args.warmup, args.steps, device)
     result["pipeline_img_s"] = args.steps * batch_size / seconds
@@ -165,9 +173,9 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
     result["eager_img_s"] = args.steps * batch_size / seconds
 
     # (b') the same step on that batch as one CUDA graph: the launch-overhead limit (not
-    # under fp16: its loss scaler cannot be captured)
+    # under fp16: its loss scaler cannot be captured; nor with a schedule)
     result["graphed_img_s"] = None
-    if device.type == "cuda" and eager.scaler is None:
+    if device.type == "cuda" and eager.scaler is None and eager.core.scheduler is None:
         graphed = GraphedStep(eager.core, lambda _index: one_batch, batch_size)
         index = torch.zeros(batch_size, dtype=torch.long, device=device)
         seconds = time_steps(lambda: graphed(index), args.warmup, args.steps, device)
@@ -199,7 +207,7 @@ def benchmark_model(job: Job, images: torch.Tensor, labels: torch.Tensor, args,
 
 
 # --------------------------------------------------------------------------- output
-COLUMNS = (f"{'model':<10} {'batch':>5} {'prec':>5} {'pipeline':>10} {'eager':>10} "
+COLUMNS = (f"{'model':<12} {'batch':>5} {'prec':>5} {'pipeline':>10} {'eager':>10} "
            f"{'graphed':>10} {'naive':>10} {'a/b':>6} {'a/c':>6}")
 
 
@@ -213,7 +221,7 @@ def format_row(name: str, r: dict) -> str:
         return "-" if v is None else format(v, fmt)
 
     a, b, c = r["pipeline_img_s"], limit(r), r["naive_img_s"]
-    return (f"{name:<10} {r['batch_size']:>5} {r.get('precision', '?'):>5} {num(a, ',.0f'):>10} "
+    return (f"{name:<12} {r['batch_size']:>5} {r.get('precision', '?'):>5} {num(a, ',.0f'):>10} "
             f"{num(r['eager_img_s'], ',.0f'):>10} {num(r['graphed_img_s'], ',.0f'):>10} "
             f"{num(c, ',.0f'):>10} {num(a / b if b else None, '.2f'):>6} "
             f"{num(a / c if c else None, '.1f'):>6}")

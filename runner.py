@@ -255,12 +255,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, arg
                         "graph cannot; use --cuda-graphs off (or auto)", exit_code=2)
     step = make_step(model, optimizer, data.train, hardware.device, hardware.autocast_dtype,
                      graphed=graphed, scheduler=scheduler)
+    # A grid run (Task 2e's experiments) measures what its comparisons read and no more:
+    # validation at every check, the test split at the last check and at the best weights,
+    # nothing of the training split.
+    grid = getattr(args, "grid_checks", False)
     trainer = Trainer(model, optimizer, data.train, data.val, step=step, test=data.test,
-                      train_eval=data.train_eval, train_full=data.train_full,
+                      train_eval=None if grid else data.train_eval,
+                      train_full=None if grid else data.train_full,
                       epochs=epochs, patience=patience, stop_metric=stop_metric,
                       device=hardware.device, autocast_dtype=hardware.autocast_dtype,
                       run_path=run_path, config=config, progress=not args.no_progress,
-                      test_curve=not getattr(args, "no_test_curve", False),
+                      test_curve="last" if grid else not getattr(args, "no_test_curve", False),
                       on_check=throttled(on_check, callback_every_s),
                       resume_may_differ=RESUMABLE_FLAGS)
     print(f"{run_name}: {hardware.device.type}, {hardware.precision}"

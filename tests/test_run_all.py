@@ -66,17 +66,23 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     # Headers with the equivalent commands, in order, and the time of each step.
     headers = re.findall(r"^\[(\d)/(\d)\] (.*)$", stdout, flags=re.M)
     starts = [h for h in headers if "(python " in h[2]]
-    assert [(i, n) for i, n, _ in starts] == [("1", "3"), ("2", "3"), ("3", "3")]
+    assert [(i, n) for i, n, _ in starts] == [("1", "4"), ("2", "4"), ("3", "4"), ("4", "4")]
     assert starts[0][2] == (f"Task 1: LeNet (python task1_lenet.py --data-dir {tree} --epochs 1 "
                             f"--output-dir {out} --no-progress)")
-    assert starts[1][2].startswith("Task 2: Model 2.1 and Model 2.2 (python task2_models.py ")
-    assert starts[2][2] == ("Report: REPORT.md from the saved runs (python report.py "
+    assert starts[1][2].startswith("Task 2: Model 2.1 and Model 2.2, 10-epoch recipe (python "
+                                   "task2_models.py --recipe 10-epoch --data-dir ")
+    assert starts[2][2].startswith("Task 2: Model 2.1 and Model 2.2, the report's recipes "
+                                   "(python task2_models.py --data-dir ")
+    assert starts[3][2] == ("Report: REPORT.md from the saved runs (python report.py "
                             f"--results {out} --output-dir {out} --own-runs)")
-    assert len([h for h in headers if " done in " in h[2]]) == 3
+    assert len([h for h in headers if " done in " in h[2]]) == 4
 
-    for name in ("task1_lenet", "task2_model21", "task2_model22"):
+    for name in ("task1_lenet", "task2_model21", "task2_model22", "task2_model21_10ep",
+                 "task2_model22_10ep"):
         assert (out / f"{name}.json").is_file(), name
-    for name in ("task1_loss.png", "task1_accuracy.png", "task2_accuracy.png", "task2_loss.png"):
+    assert json.loads((out / "task2_model21_10ep.json").read_text())["config"]["augment"]
+    for name in ("task1_loss.png", "task1_accuracy.png", "task2_accuracy.png", "task2_loss.png",
+                 "task2_10ep_accuracy.png", "task2c_10ep_accuracy.png"):
         assert (out / name).is_file(), name
     assert not (out / "task3_resnet18.json").exists()
     report = (out / "REPORT.md").read_text()
@@ -102,7 +108,7 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     # REPORT.md is about these runs: their data, recorded commands and dates; it rebuilds.
     assert f"**Data**: every run shown trained on the image-folder tree `{tree.name}/` " \
            "(image-folder, source key `" in report
-    for name in ("task1_lenet", "task2_model21", "task2_model22"):
+    for name in ("task1_lenet", "task2_model21", "task2_model22", "task2_model22_10ep"):
         run = json.loads((out / f"{name}.json").read_text())
         recorded = run["config"]["command"].replace(str(tree), "DATA")
         row = next(line for line in report.splitlines() if f"| `{name}` |" in line)
@@ -165,7 +171,7 @@ def test_a_failed_download_skips_task_3_before_task_1(tmp_path, tree, monkeypatc
     assert tried == [IMAGENET_URL]
     skipped = out.index("Task 3 skipped: no ImageNet weights for ResNet18 (not in the torch hub "
                         "cache, and the download failed: URLError: [Errno -3]")
-    assert skipped < out.index("[1/3] Task 1: LeNet (python task1_lenet.py")
+    assert skipped < out.index("[1/4] Task 1: LeNet (python task1_lenet.py")
     assert "--weights PATH" in out.splitlines()[[i for i, line in enumerate(out.splitlines())
                                                  if line.startswith("Task 3 skipped")][0]]
     assert "skipped: no ImageNet weights" in summary_row(out, "ResNet18")
@@ -173,7 +179,7 @@ def test_a_failed_download_skips_task_3_before_task_1(tmp_path, tree, monkeypatc
                                    "--skip-task3", "--output-dir", tmp_path / "out2",
                                    "--no-progress"], capsys)
     assert code == 0 and tried == [IMAGENET_URL]  # on purpose: no download tried
-    assert "Task 3 skipped (--skip-task3)" in out and "[1/3] Task 1" in out
+    assert "Task 3 skipped (--skip-task3)" in out and "[1/4] Task 1" in out
 
 
 def test_a_download_that_works_runs_task_3_and_its_figures(tmp_path, tree, monkeypatch, capsys):
@@ -192,8 +198,8 @@ def test_a_download_that_works_runs_task_3_and_its_figures(tmp_path, tree, monke
                                         "--output-dir", out, "--no-progress"], capsys)
     assert code == 0, err
     assert "Task 3 skipped" not in stdout
-    assert "[3/5] Task 3: ResNet18 transfer learning (python task3_resnet.py " in stdout
-    assert "[4/5] Task 3e-3g" in stdout and "[5/5] Report" in stdout
+    assert "[4/6] Task 3: ResNet18 transfer learning (python task3_resnet.py " in stdout
+    assert "[5/6] Task 3e-3g" in stdout and "[6/6] Report" in stdout
     run = json.loads((out / "task3_resnet18.json").read_text())
     assert run["config"]["pretrained_source"] == "unverified"
     assert run["config"]["weights_file"] == str(tmp_path / "torch-home" / "hub" / "checkpoints"
@@ -246,11 +252,14 @@ def test_resume_after_ctrl_c_in_task_2_continues_the_assignment(tmp_path):
     assert "--epochs was 3" in changed.stderr
     resumed = run_script(*argv[:-1], "--output-dir", str(out), "--resume", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
-    assert "[1/3] Task 1: LeNet: finished before (task1_lenet.json), not run again" in \
+    assert "[1/4] Task 1: LeNet: finished before (task1_lenet.json), not run again" in \
         resumed.stdout
     assert (out / "task1_lenet.json").read_bytes() == lenet  # not run again
-    assert "--resume)" in resumed.stdout.split("[2/3] Task 2")[1].splitlines()[0]
-    for name in ("task1_lenet", "task2_model21", "task2_model22"):
+    assert "[2/4] Task 2: Model 2.1 and Model 2.2, 10-epoch recipe: finished before" in \
+        resumed.stdout
+    assert "--resume)" in resumed.stdout.split("[3/4] Task 2")[1].splitlines()[0]
+    for name in ("task1_lenet", "task2_model21_10ep", "task2_model22_10ep", "task2_model21",
+                 "task2_model22"):
         a = json.loads((tmp_path / "whole" / f"{name}.json").read_text())
         b = json.loads((out / f"{name}.json").read_text())
         assert b["status"] == a["status"] == "finished", name
@@ -262,7 +271,7 @@ def test_resume_after_ctrl_c_in_task_2_continues_the_assignment(tmp_path):
         sorted(p.name for p in out.glob("*.json"))
     # The report writes no run file: it is never "finished before", it runs after the resume.
     assert not (tmp_path / "whole" / "previous").exists() and not (out / "previous").exists()
-    assert "[3/3] Report: REPORT.md from the saved runs (python report.py" in resumed.stdout
+    assert "[4/4] Report: REPORT.md from the saved runs (python report.py" in resumed.stdout
     assert (out / "REPORT.md").is_file()
 
 
@@ -277,8 +286,8 @@ def test_bad_data_dir_is_one_line_and_exit_1(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and str(missing) in lines[0]
-    assert "[1/3] Task 1 stopped after" in result.stdout  # it stopped at the first task
-    assert "[2/3]" not in result.stdout and not (out / "REPORT.md").exists()
+    assert "[1/4] Task 1 stopped after" in result.stdout  # it stopped at the first task
+    assert "[2/4]" not in result.stdout and not (out / "REPORT.md").exists()
 
 
 def test_only_the_flags_given_are_passed_on(capsys):
