@@ -52,15 +52,16 @@ def evaluate(model: nn.Module, batches: Iterable, device_type: str,
 class Evaluator:
     """What a check and the final evaluation measure, each in eval() mode.
 
-    At a check: validation loss and accuracy, test loss and accuracy (`test_curve`: the
-    handout's curves; recorded, never used to choose anything), and train loss and accuracy
-    on a fixed subset (`train_eval`). At the end: loss and accuracy on the whole training
+    At a check: validation loss and accuracy, test loss and accuracy (`test_curve`: True at
+    every check, the handout's curves; "last": at the run's last check only, the last
+    weights' test accuracy; False: never; recorded, never used to choose anything), and
+    train loss and accuracy on a fixed subset (`train_eval`). At the end: loss and accuracy on the whole training
     (`train_full`), validation and test splits, the test split also per class with its
     confusion matrix."""
 
     def __init__(self, model: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None,
                  val: Iterable, test: Iterable | None = None, train_eval: Iterable | None = None,
-                 train_full: Iterable | None = None, test_curve: bool = True):
+                 train_full: Iterable | None = None, test_curve: bool | str = True):
         self.model, self.device_type, self.autocast_dtype = model, device.type, autocast_dtype
         self.val, self.test, self.train_eval, self.train_full = val, test, train_eval, train_full
         self.test_curve = test_curve
@@ -70,11 +71,17 @@ class Evaluator:
 
     def check(self) -> dict:
         entry = dict(zip(("val_loss", "val_accuracy"), self._evaluate(self.val)))
-        if self.test_curve and self.test is not None:
-            entry["test_loss"], entry["test_accuracy"] = self._evaluate(self.test)
+        if self.test_curve is True:
+            entry.update(self.check_test())
         if self.train_eval is not None:
             entry["train_eval_loss"], entry["train_accuracy"] = self._evaluate(self.train_eval)
         return entry
+
+    def check_test(self) -> dict:
+        """The test split's loss and accuracy at a check (none without a test split)."""
+        if self.test is None:
+            return {}
+        return dict(zip(("test_loss", "test_accuracy"), self._evaluate(self.test)))
 
     def final(self) -> dict:
         final = {}

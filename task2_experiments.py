@@ -184,8 +184,16 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help=f"epochs per run (default: {EPOCHS}, the handout's budget)")
     parser.add_argument("--parallel", default="auto", metavar="N",
                         help="runs side by side, one process each; auto: 3 on a CUDA GPU "
-                             "(each run leaves it mostly idle), 1 elsewhere; on the CPU each "
-                             "process gets an equal share of the cores (default: auto)")
+                             "(each run leaves it mostly idle), one per core (at most 8) on "
+                             "the CPU, where every run uses one thread: runs of another "
+                             "thread count follow other trajectories and are not paired "
+                             "(default: auto)")
+    parser.add_argument("--full-curves", action="store_true",
+                        help="measure the test split and the training subset at every check, "
+                             "and the whole training split at the end, as the task scripts "
+                             "do (slower; the comparisons read none of it) (default: the "
+                             "validation split at every check, the test split at the last "
+                             "check and at the best weights only)")
     parser.add_argument("--tables-only", action="store_true",
                         help="redraw the tables and the figure from the runs in "
                              "OUTPUT_DIR/experiments; no training")
@@ -228,7 +236,8 @@ def list_text(variants: list[Variant]) -> str:
 
 def parallel_count(args) -> int:
     if args.parallel == "auto":
-        return 3 if get_device(args.device).type == "cuda" else 1
+        device = get_device(args.device).type
+        return 3 if device == "cuda" else min(8, os.cpu_count() or 1) if device == "cpu" else 1
     try:
         count = int(args.parallel)
     except ValueError:
@@ -239,18 +248,23 @@ def parallel_count(args) -> int:
     return count
 
 
-def worker_threads(count: int) -> int:
-    """CPU threads of each of `count` processes side by side: an equal share of the cores
-    (two PyTorch processes each using every core slow each other down many times over)."""
-    return max(1, (os.cpu_count() or 1) // count) if count > 1 else torch.get_num_threads()
+CPU_THREADS = 1  # every grid run on the CPU: one thread, whatever the machine
+
+
+def set_run_threads(device: torch.device) -> None:
+    """One thread for each run on the CPU: a one-thread bf16 run is the same bit for bit on
+    every machine of a kind, while the same seed at another thread count follows another
+    trajectory (the kernels sum in another order), so its runs could not be paired."""
+    if device.type == "cpu":
+        torch.set_num_threads(CPU_THREADS)
 
 
 # ------------------------------------------------------------------------- estimate
 def seconds_per_run(variant: Variant, hardware, epochs: int, n_train: int,
-                    steps: int = 3) -> float:
+                    full_curves: bool = False, steps: int = 3) -> float:
     """About how long one run of `variant` takes here: a few timed training steps on random
-    data, scaled to its epochs, plus a third for the checks (validation, test and training
-    subset measured twice an epoch)."""
+    data, scaled to its epochs, plus a tenth for the checks (the validation split twice an
+    epoch), a third with `full_curves` (validation, test and training subset)."""
     job = variant.job(0, epochs)  # its optimizer, learning rate and batch, as trained
     batch = job.batch_size
     model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
@@ -274,7 +288,7 @@ def seconds_per_run(variant: Variant, hardware, epochs: int, n_train: int,
         loss = step()
     loss.item()
     per_step = (time.perf_counter() - start) / steps
-    return per_step * epochs * max(1, n_train // batch) * 4 / 3
+    return per_step * epochs * max(1, n_train // batch) * (4 / 3 if full_curves else 1.1)
 
 
 # ------------------------------------------------------------------------- training
@@ -299,7 +313,8 @@ def train_pending(args, todo: list[tuple[Variant, int]], claims: Path | None = N
             loaded.clear()
         run_args = argparse.Namespace(
             data_dir=args.data_dir, epochs=args.epochs, eval_batch_size=args.eval_batch_size,
-            no_test_curve=False, seed=seed, seeds=1, device=args.device,
+            no_test_curve=False, grid_checks=not args.full_curves, seed=seed, seeds=1,
+            device=args.device,
             precision=args.precision, channels_last=args.channels_last,
             cuda_graphs=args.cuda_graphs, subset=args.subset, output_dir=str(folder),
             resume=state == "interrupted", no_progress=args.no_progress, debug=args.debug,
@@ -330,6 +345,7 @@ def run_workers(args, count: int) -> None:
     flags += ["--subset", str(args.subset)] if args.subset else []
     flags += ["--only", *args.only] if args.only else []
     flags += ["--resume"] if args.resume else []
+    flags += ["--full-curves"] if args.full_curves else []
     flags += ["--debug"] if args.debug else []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     workers = [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *flags,
@@ -377,8 +393,7 @@ def main(args: argparse.Namespace) -> None:
     count = parallel_count(args)
     todo = [(v, args.seed + i) for i in range(args.seeds) for v in variants]
     if args.worker is not None:
-        if get_device(args.device).type == "cpu":
-            torch.set_num_threads(worker_threads(count))
+        set_run_threads(get_device(args.device))
         train_pending(args, todo, claims=folder / ".claims")
         return
     ensure_output_dir(folder)
@@ -391,12 +406,9 @@ def main(args: argparse.Namespace) -> None:
     pending = [(v, s) for v, s in todo if states[(v.name, s)] != "done"]
     hardware = resolve_hardware(args)
     n_train = min(45000, args.subset or 45000)
-    threads = torch.get_num_threads()
-    if hardware.device.type == "cpu":  # timed as each process will run: its share of cores
-        torch.set_num_threads(worker_threads(count))
-    timed = {v.name: seconds_per_run(v, hardware, args.epochs, n_train)
+    set_run_threads(hardware.device)  # timed as each run trains: on one CPU thread
+    timed = {v.name: seconds_per_run(v, hardware, args.epochs, n_train, args.full_curves)
              for v in {v.name: v for v, _ in pending}.values()}
-    torch.set_num_threads(threads)
     total = sum(timed[v.name] * remaining(folder, run_name(v.name, s), args.epochs)
                 for v, s in pending)
     print(f"{len(todo)} runs: {len(todo) - len(pending)} finished already, {len(pending)} to "

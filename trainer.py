@@ -117,7 +117,8 @@ class Trainer:
     at the end.
 
     `step` (default: the eager step, autocast to `autocast_dtype`, which evaluation uses too);
-    `test_curve`: measure `test` at every check too (False: only at the end); `on_check(run)`
+    `test_curve`: measure `test` at every check too (False: only at the end; "last": at the
+    last check too, the last weights); `on_check(run)`
     follows each check and the end (figures; its failure does not stop
     training); `resume_may_differ`: config["args"] keys that --resume may change
     (`runs.RunStore`).
@@ -129,7 +130,8 @@ class Trainer:
                  train_eval: Iterable | None = None, train_full: Iterable | None = None,
                  patience: int = 4, stop_metric: str = "val_loss",
                  autocast_dtype: torch.dtype | None = None, config: dict | None = None,
-                 checks_per_epoch: int = 2, progress: bool = True, test_curve: bool = True,
+                 checks_per_epoch: int = 2, progress: bool = True,
+                 test_curve: bool | str = True,
                  on_check: Callable[[dict], None] | None = None,
                  resume_may_differ: Iterable[str] = ()):
         if len(train) == 0:
@@ -279,8 +281,22 @@ class Trainer:
                  "elapsed_s": round(self.elapsed_s(), 2), **interval.fields}
         self.history.append(entry)
         improved = self.early_stopping.update(self.history, self.model)
+        if self.evaluator.test_curve == "last" and (self.early_stopping.stop or
+                                                    self._last_check()):
+            self._evaluating = True
+            entry.update(self.evaluator.check_test())  # the last weights, chose nothing
+            self._evaluating = False
         tqdm.write(format_check(entry, improved), file=sys.stdout)
         return self.early_stopping.stop
+
+    def _last_check(self) -> bool:
+        """Whether no check comes after this one (checks fall every `check_every` steps of
+        an epoch)."""
+        n = len(self.train_batches)
+        within = self.step - self.epoch * n
+        following = (self.step + self.check_every if within + self.check_every <= n
+                     else (self.epoch + 1) * n + self.check_every)
+        return following > self.epochs * n
 
     def _raise_if_diverged(self, interval: Interval):
         if interval.first_bad is None:

@@ -224,5 +224,5 @@ def test_parallel_processes_share_the_runs(tiny_data, tmp_path):
     assert not (folder / ".claims").exists()
     for path in folder.glob("*.json"):
         config = json.loads(path.read_text())["config"]
-        assert config["environment"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert config["environment"]["threads"] == 1  # one thread per run, on any machine
         assert "--worker" not in config["command"] and "--parallel 2" in config["command"]
