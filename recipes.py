@@ -44,6 +44,7 @@ class Recipe:
     weight_decay: float = 0.0   # L2 penalty of the optimizer
     schedule: str | None = None  # "one-cycle": the rate over the run's steps (schedule_rate)
     augment: bool = False       # random crop (padding 4) and flip of every training image
+    dropout: float | None = None  # Model 2.2's Dropout2d p (its layers are the report's)
     family: str = "report"      # "report": the 2019 report's recipes; "10-epoch": this project's
     changes: tuple[str, ...] = ()  # what differs from the course recipe, and why, one line each
 
@@ -61,6 +62,15 @@ TEN_EPOCH_CHANGES = (
     "stopping)",
 )
 
+# ... and, for Model 2.2, what it changes besides (measured: results/cpu-2026-12-06/pilots/).
+MODEL22_10EP_CHANGES = (
+    "Dropout2d p 0.1 instead of 0.5 (the report gives no p; 0.5 is PyTorch's default, which "
+    "the author's code kept): with augmentation beside it, p 0.5 learns too slowly for a "
+    "10-epoch budget",
+    "Adam's peak rate 3e-3, three times the course's 1e-3: one-cycle schedules run Adam "
+    "higher at the peak, and it learned faster than 1e-3 in the same schedule",
+)
+
 RECIPES: dict[str, Recipe] = {r.key: r for r in (
     Recipe("lenet", "task1_lenet", "LeNet", "LeNet (Task 1)", "task1_lenet.py",
            "python task1_lenet.py --data-dir DATA", "SGD", 0.05, 64, 10, "val_loss", 0,
@@ -75,7 +85,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
                      "train": {"loss": 0.003, "accuracy": 0.909}}),
     Recipe("model22", "task2_model22", "Model 2.2", "Model 2.2", "task2_models.py",
            "python task2_models.py --model 2.2 --data-dir DATA", "Adam", 1e-3, 32, 50,
-           "val_loss", 0, "task2", choice="2.2",
+           "val_loss", 0, "task2", choice="2.2", dropout=0.5,
            original={"test": {"loss": 0.714, "accuracy": 0.783},
                      "val": {"loss": 0.717, "accuracy": 0.782},
                      "train": {"loss": 0.258, "accuracy": 0.912}}),
@@ -90,9 +100,10 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            augment=True, family="10-epoch", changes=TEN_EPOCH_CHANGES),
     Recipe("model22-10ep", "task2_model22_10ep", "Model 2.2, 10-epoch recipe",
            "Model 2.2, 10-epoch recipe", "task2_models.py",
-           "python task2_models.py --recipe 10-epoch --model 2.2 --data-dir DATA", "Adam", 1e-3,
+           "python task2_models.py --recipe 10-epoch --model 2.2 --data-dir DATA", "Adam", 3e-3,
            32, 10, "val_accuracy", 0, "task2_10ep", choice="2.2", schedule="one-cycle",
-           augment=True, family="10-epoch", changes=TEN_EPOCH_CHANGES),
+           augment=True, dropout=0.1, family="10-epoch",
+           changes=TEN_EPOCH_CHANGES + MODEL22_10EP_CHANGES),
     # At 256x256 conv1's output alone is 200x64x128x128 floats (0.8 GB) in an evaluation
     # batch of 200; the others' 500 would need 2.1 GB for it.
     Recipe("resnet18", "task3_resnet18", "ResNet18", "ResNet18 (Task 3)", "task3_resnet.py",

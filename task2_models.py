@@ -118,12 +118,16 @@ def build_model(name: str, args) -> nn.Module:
     """The model --model `name` asks for, with --kernel-size, --init and --dropout."""
     if name == "2.1":
         return Model21(kernel_size=args.kernel_size, init=args.init)
-    return Model22(kernel_size=args.kernel_size, init=args.init, dropout=args.dropout)
+    dropout = args.dropout
+    if dropout is None:  # the --recipe's
+        dropout = models_of(getattr(args, "recipe", "report"))["2.2"].dropout
+    return Model22(kernel_size=args.kernel_size, init=args.init, dropout=dropout)
 
 
 def recipe_help(recipe) -> str:
     """One line of --help per recipe: what it trains with, and what picks its checkpoint."""
-    extras = ([f"Nesterov momentum {recipe.momentum:g}"] if recipe.nesterov else []) + \
+    extras = ([f"Dropout2d p {recipe.dropout:g}"] if recipe.dropout is not None else []) + \
+        ([f"Nesterov momentum {recipe.momentum:g}"] if recipe.nesterov else []) + \
         ([f"weight decay {recipe.weight_decay:g}"] if recipe.weight_decay else []) + \
         (["one-cycle rate"] if recipe.schedule else []) + \
         (["random crops and flips"] if recipe.augment else [])
@@ -166,9 +170,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", choices=["xavier", "default"], default="xavier",
                         help="convolution weight initialisation: xavier (uniform, zero biases) "
                              "or PyTorch's default (default: xavier)")
-    parser.add_argument("--dropout", type=float, default=0.5,
-                        help="Dropout2d probability in Model 2.2; 0 removes the dropout layers "
-                             "(default: 0.5, PyTorch's default as in the author's code)")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="Dropout2d probability in Model 2.2 (default: the recipe's, 0.5 "
+                             "in the report's, 0.1 in the 10-epoch one); 0 removes the dropout "
+                             "layers")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the figures and the table from the saved JSON in "
                              "--output-dir; no training")
@@ -274,6 +279,8 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
         print(text)
         print("wrote " + ", ".join(map(str, paths)))
         return {}
+    if args.dropout is None:  # the recipe's: recorded as the run's flag
+        args.dropout = models["2.2"].dropout
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} is out of range: use 0 <= p < 1", exit_code=2)
     ensure_output_dir(out)

@@ -28,6 +28,7 @@ def test_the_reports_recipes_are_unchanged():
         assert (r.optimizer, r.lr, r.batch_size, r.epochs, r.momentum, r.nesterov,
                 r.weight_decay, r.schedule, r.augment) == values, key
         assert r.family == "report" and r in TASK2
+    assert RECIPES["model22"].dropout == 0.5 and RECIPES["model21"].dropout is None
     m21, m22 = Model21(), Model22()
     assert [type(m).__name__ for m in m21.features] == [
         "Conv2d", "ReLU", "BatchNorm2d", "Conv2d", "ReLU", "BatchNorm2d", "MaxPool2d",
