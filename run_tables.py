@@ -12,7 +12,7 @@ import numpy as np
 
 import runrecord
 from recipes import BAR_ACCURACY, BAR_EPOCHS, RECIPES
-from runrecord import Run, RunGroup, predates_test_curve
+from runrecord import Run, RunGroup, mean_std, predates_test_curve, spread_note
 from tables import Table, to_markdown
 
 
@@ -41,14 +41,9 @@ def quick_look_note(runs: Iterable[dict]) -> str | None:
     return runrecord.quick_look_note([_typed(r) for r in runs])
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and (population) standard deviation; std 0 for a single value."""
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std())
-
-
 def format_mean_std(values: Sequence[float | None], digits: int = 3) -> str:
-    """'-' for no value, the value for one, 'mean ± std' for several (None values skipped)."""
+    """'-' for no value, the value for one, 'mean ± sample standard deviation' for several
+    (runrecord.mean_std; None values skipped)."""
     values = [v for v in values if v is not None]
     if not values:
         return "-"
@@ -203,7 +198,8 @@ def at_epoch(run: dict | Run, key: str = "test_accuracy", epochs: float = BAR_EP
 
 def bar_cells(run_or_runs) -> tuple[str, str, str]:
     """A model against the handout's bar, as measured: (its test accuracy at the last check at
-    or before epoch 10, from the test curve, several seeds: their mean ± std; that epoch; the
+    or before epoch 10, from the test curve, several seeds: their mean ± sample standard
+    deviation; that epoch; the
     verdict), never a number from a later or a chosen check. Without a test curve: the
     validation accuracy there instead, said so."""
     group = runs_in(run_or_runs)
@@ -232,8 +228,10 @@ def bar_cells(run_or_runs) -> tuple[str, str, str]:
 
 def bar_data(models: dict, title: str = "") -> Table:
     """The handout's bar for Task 2, one row per model (`bar_cells`)."""
+    note = spread_note([len(runs_in(group)) for group in models.values()])
     return Table(["model", f"test accuracy within {BAR_EPOCHS} epochs", "at epoch", "verdict"],
-                 [[label, *bar_cells(group)] for label, group in models.items()], title=title)
+                 [[label, *bar_cells(group)] for label, group in models.items()], title=title,
+                 notes=[note] if note else [])
 
 
 def ten_epoch_line(label: str, run_or_runs) -> str:
@@ -250,7 +248,8 @@ def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | 
                title: str = "") -> Table:
     """The Task 2.2-style table (test/val/train loss and accuracy per run).
 
-    A value of `runs` may be a list of runs (seeds): its cells are 'mean ± std'.
+    A value of `runs` may be a list of runs (seeds): its cells are 'mean ± sample standard
+    deviation', said in the table's note.
     `reference` rows (the original report's numbers) are added below ours with '(report)'
     after the name; a missing value prints as '-'.
     """
@@ -269,7 +268,8 @@ def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | 
     for name, final in (reference or {}).items():  # the original report's, from recipes.py
         rows.append([f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
                                             for s, m in cols])
-    return Table(header, rows, title=title)
+    note = spread_note([len(runs_in(run)) for run in runs.values()])
+    return Table(header, rows, title=title, notes=[note] if note else [])
 
 
 def final_table(runs: dict[str, dict | list[dict]],
@@ -280,7 +280,7 @@ def final_table(runs: dict[str, dict | list[dict]],
     w0 = max(len(r[0]) for r in rows + [header])
     w = max(len(c) for r in rows + [header] for c in r[1:]) + 2
     text = "\n".join(f"{r[0]:<{w0}}" + "".join(f"{c:>{w}}" for c in r[1:]) for r in [header] + rows)
-    return text, to_markdown(table)
+    return "\n".join([text, *table.notes]), to_markdown(table)
 
 
 def group_of(run_or_runs) -> list:
@@ -314,8 +314,8 @@ def most_confused(counts: np.ndarray, classes: Sequence[str], n: int = 3
 def per_class_data(runs: dict[str, dict | Sequence[dict]],
                    classes: Sequence[str] | None = None, title: str = "") -> Table:
     """Per-class test accuracy, one row per class and one column per model (several seeds:
-    mean ± std), '-' where a run has no per-class data; a last row with the overall test
-    accuracy."""
+    mean ± sample standard deviation, said in the table's note), '-' where a run has no
+    per-class data; a last row with the overall test accuracy."""
     if classes is None:
         from dataloaders import CLASSES as classes
     groups = {label: runs_in(group) for label, group in runs.items()}
@@ -326,7 +326,8 @@ def per_class_data(runs: dict[str, dict | Sequence[dict]],
         for g in groups.values()] for k, name in enumerate(classes)]
     rows.append(["**all (test accuracy)**"] + [
         format_mean_std([r.accuracy("test") for r in g], digits=3) for g in groups.values()])
-    return Table(header, rows, title=title)
+    note = spread_note([len(g) for g in groups.values()])
+    return Table(header, rows, title=title, notes=[note] if note else [])
 
 
 def confused_data(runs: dict[str, dict | Sequence[dict]],

@@ -1,6 +1,6 @@
 """A run as the reporting side reads it: `Run`, made once from a run JSON (final numbers per
 split, seed, history, test curve or not, quick look or not, provenance), and `RunGroup`, the
-seeds of one recipe (mean ± std of the final numbers, per class).
+seeds of one recipe (mean ± sample standard deviation of the final numbers, per class).
 
 Every table and figure takes these, never the raw dict: a run file of the wrong shape is one
 line naming the file, here, when it is loaded.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean
 from typing import Any, Sequence
 
 from cli import UserError
@@ -202,9 +202,33 @@ def quick_look_note(runs: Sequence[Run]) -> str | None:
     return f"quick look ({', '.join(parts)})" if parts else None
 
 
+def sample_std(values: Sequence[float]) -> float:
+    """The sample standard deviation of `values`: the root of the sum of squared deviations
+    from their mean divided by n - 1 (numpy's ddof=1; 0 for one value). The one standard
+    deviation of the project: every "±" of the tables and REPORT, and every interval over
+    seeds, is computed here."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    centre = sum(values) / n
+    return (sum((v - centre) ** 2 for v in values) / (n - 1)) ** 0.5
+
+
+def spread_note(counts: Sequence[int]) -> str | None:
+    """The note under a table whose cells show "mean ± spread" over seeds, `counts` being
+    the numbers of seeds of those cells: 'Mean ± sample standard deviation over 3 seeds.';
+    None when no cell has several seeds."""
+    counts = sorted({n for n in counts if n > 1})
+    if not counts:
+        return None
+    seeds = (f"{counts[0]} seeds" if len(counts) == 1 else
+             ", ".join(map(str, counts[:-1])) + f" or {counts[-1]} seeds (as each row says)")
+    return f"Mean ± sample standard deviation over {seeds}."
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population standard deviation (0 for one value)."""
-    return mean(values), (pstdev(values) if len(values) > 1 else 0.0)
+    """Mean and sample standard deviation (`sample_std`: n - 1; 0 for one value)."""
+    return mean(values), sample_std(values)
 
 
 @dataclass
@@ -236,7 +260,8 @@ class RunGroup:
         return mean_std(values) if values else None
 
     def per_class(self) -> list[tuple[float, float]] | None:
-        """(mean, std) of each class's test accuracy over the runs that recorded it."""
+        """(mean, sample standard deviation) of each class's test accuracy over the runs that
+        recorded it."""
         rows = [r.per_class for r in self.runs if r.per_class]
         return [mean_std(list(col)) for col in zip(*rows)] if rows else None
 
