@@ -64,6 +64,8 @@ def pyplot():
     """matplotlib.pyplot on the headless Agg backend (files only, never a window)."""
     import matplotlib
     matplotlib.use("Agg")  # headless: files only, never a window
+    # Fonts embedded as TrueType, not Type 3 bitmaps: sharp when zoomed, text copyable.
+    matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
     import matplotlib.pyplot as plt
     return plt
 

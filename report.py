@@ -32,7 +32,7 @@ from cli import ArgumentParser, UserError, add_best_model_arg, run_cli
 from recipes import task2_label
 from report_cited import CITED, DEFAULT_RESULTS, EVIDENCE_DIR, TASK_OUTPUT_RUNS, load_groups
 from report_figures import draw_figures
-from report_latex import compile_pdf, to_latex_text, to_markdown_text
+from report_latex import TitleBlock, compile_pdf, to_latex_text, to_markdown_text
 from report_sections import report_blocks
 from report_tables import readme_table
 from runs import atomic_write_text
@@ -58,6 +58,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "file per seed), each with the command it recorded, instead of "
                              "the runs named in report.py")
     add_best_model_arg(parser, "2c, 2d and 3d")
+    g = parser.add_argument_group("the title page (the student's own; placeholders if not given)")
+    g.add_argument("--author", default="", metavar="NAME", help="your name")
+    g.add_argument("--student-id", default="", metavar="ID", help="your student number")
+    g.add_argument("--date", default="", help="the date to print (e.g. 2026-12-06)")
     parser.add_argument("--no-pdf", action="store_true",
                         help="write REPORT.tex but do not compile it to REPORT.pdf (default: "
                              "compile it where latexmk or pdflatex is installed)")
@@ -86,9 +90,10 @@ def main(args: argparse.Namespace) -> Path | None:
     drawn = {p.name for p in draw_figures(results, out, cited, best, loaded)}
     blocks, missing = report_blocks(results, out, cited, drawn, own_runs=args.own_runs,
                                     best=best, loaded=loaded)
+    title = TitleBlock(args.author, args.student_id, args.date)
     path = out / "REPORT.md"
-    atomic_write_text(path, to_markdown_text(blocks))
-    atomic_write_text(out / "REPORT.tex", to_latex_text(blocks))
+    atomic_write_text(path, to_markdown_text(blocks, title))
+    atomic_write_text(out / "REPORT.tex", to_latex_text(blocks, title))
     print(f"wrote {path}, {out / 'REPORT.tex'} and {len(drawn)} figures"
           + (f"; missing runs: {', '.join(missing)}" if missing else ""))
     if args.no_pdf:

@@ -108,36 +108,58 @@ MARKS = [(re.compile(r"\*\*(\S(?:.*?\S)?)\*\*"), "textbf"),
          (re.compile(r"(?<![\w*])\*(\S(?:.*?\S)?)\*(?![\w*])"), "emph")]
 
 
-def to_latex(table: Table, *, label: str = "", float_spec: str = "H") -> str:
-    """A booktabs `table` float: numeric columns right-aligned, text columns left; when the
-    table would be wider than the page, its long text columns wrap, sharing the width that
-    the other columns leave in proportion to their length."""
+LINE_CHARS = 88  # about how many characters of \small text an A4 line with 2 cm margins holds
+
+
+def column_widths(table: Table) -> list[float] | None:
+    """Each column's share of the line width when the table would not fit as it is (None
+    when it fits): numeric columns keep their width, text columns share what is left in
+    proportion to their length, none narrower than its longest word."""
     numeric = table.numeric()
-    widths = [max([len(cell(h))] + [len(cell(r[i])) for r in table.rows])
-              for i, h in enumerate(table.header)]
-    long = [i for i, right in enumerate(numeric) if not right and widths[i] > 14]
-    wrap = {}
-    if sum(widths) > 120 and long:  # a \small line on A4 holds about 90 characters
-        # the short columns as they are; the long ones share what is left of 1.6 lines'
-        # width (the whole then scaled to the page), in proportion to their length
-        left = 1.6 - sum(0.011 * widths[i] + 0.02 for i in range(len(widths)) if i not in long)
-        wrap = {i: max(0.12, left * widths[i] / sum(widths[j] for j in long)) for i in long}
-    spec = "".join("r" if right else (rf"p{{{wrap[i]:.2f}\linewidth}}" if i in wrap else "l")
-                   for i, right in enumerate(numeric))
-    lines = [rf"\begin{{table}}[{float_spec}]", r"\centering",
-             r"\footnotesize" if wrap else r"\small"]
+    cells = [[cell(h)] + [cell(r[i]) for r in table.rows] for i, h in enumerate(table.header)]
+    natural = [max(len(c) for c in column[1:] or [""]) for column in cells]
+    header = [len(cell(h)) for h in table.header]
+    word = [max(len(w) for c in column for w in (c.split() or [""])) for column in cells]
+    wanted = [max(n, h) for n, h in zip(natural, header)]
+    gap = 2  # the space between two columns, in characters
+    if sum(wanted) + gap * len(wanted) <= LINE_CHARS:
+        return None
+    fixed = {i: max(natural[i], word[i]) for i, right in enumerate(numeric) if right}
+    free = LINE_CHARS - gap * len(wanted) - sum(fixed.values())
+    text = [i for i in range(len(wanted)) if i not in fixed]
+    total = sum(wanted[i] for i in text) or 1
+    chars = {**fixed, **{i: max(word[i], min(wanted[i], free * wanted[i] / total))
+                         for i in text}}
+    scale = (LINE_CHARS - gap * len(wanted)) / max(sum(chars.values()), 1)
+    return [min(1.0, chars[i] * min(1.0, scale) / LINE_CHARS) for i in range(len(wanted))]
+
+
+def to_latex(table: Table, *, label: str = "") -> str:
+    """A booktabs `longtable` in \small type (it may break across pages; its header repeats):
+    numeric columns right-aligned, text columns left; when the table would be wider than the
+    line, its columns become paragraph columns that wrap, sized by `column_widths`: the text
+    keeps its size, nothing is scaled down."""
+    numeric = table.numeric()
+    widths = column_widths(table)
+    if widths is None:
+        spec = "".join("r" if right else "l" for right in numeric)
+    else:
+        spec = "".join((r">{\raggedleft\arraybackslash}" if right else
+                        r">{\raggedright\arraybackslash}") + f"p{{{w:.3f}\\linewidth}}"
+                       for right, w in zip(numeric, widths))
+    # a short table is kept on one page; a long one may break after its first rows
+    keep = len(table.rows) + 4 if len(table.rows) <= 12 else 6
+    lines = [rf"\needspace{{{keep}\baselineskip}}",
+             r"\begingroup\small\setlength{\LTpre}{0.5em}\setlength{\LTpost}{0.5em}",
+             rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}"]
     if table.title:
-        lines.append(rf"\caption{{{latex_escape(table.title)}}}")
-    if label:
-        lines.append(rf"\label{{{label}}}")
-    lines += [r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-              rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-              " & ".join(latex_escape(cell(h)) for h in table.header) + r" \\", r"\midrule"]
+        lines.append(rf"\caption{{{latex_escape(table.title)}}}"
+                     + (rf"\label{{{label}}}" if label else "") + r"\\")
+    header = " & ".join(latex_escape(cell(h)) for h in table.header) + r" \\"
+    lines += [r"\toprule", header, r"\midrule", r"\endhead"]
     lines += [" & ".join(latex_escape(cell(c)) for c in row) + r" \\" for row in table.rows]
-    lines += [r"\bottomrule", r"\end{tabular}}"]
+    lines += [r"\bottomrule", r"\end{longtable}"]
     if table.notes:
-        lines.append(r"\par\smallskip\begin{minipage}{\linewidth}\footnotesize")
         lines += [latex_escape(note) + r"\par" for note in table.notes]
-        lines.append(r"\end{minipage}")
-    lines.append(r"\end{table}")
+    lines.append(r"\endgroup")
     return "\n".join(lines) + "\n"
