@@ -87,6 +87,14 @@ def main(args: argparse.Namespace) -> Path | None:
     except OSError as err:
         raise UserError(f"cannot create --output-dir {out} ({err.strerror or err})") from None
     best, loaded = task2_label(args.best_model), load_groups(results, cited)  # read once
+    if args.own_runs and not any(loaded.values()):
+        raise UserError(f"no runs of the task scripts in {results} (task1_lenet.json, "
+                        "task2_model21.json, ...); train first (python task1_lenet.py, "
+                        "python task2_models.py, ...), or give --results the folder they "
+                        "wrote to")
+    if not args.own_runs:
+        print(f"rebuilding the report of the committed runs in {results}/ into {out}/ (your "
+              "own runs: python report.py --own-runs)")
     drawn = {p.name for p in draw_figures(results, out, cited, best, loaded)}
     blocks, missing = report_blocks(results, out, cited, drawn, own_runs=args.own_runs,
                                     best=best, loaded=loaded)

@@ -105,9 +105,7 @@ def main(args: argparse.Namespace) -> dict[str, list[str]]:
     for kind in ("code", "outputs"):
         shown = ", ".join(n.split("/", 1)[1] for n in names[kind])
         print(f"{kind} ({len(names[kind])} files): {shown}")
-    packed, unpacked = sum(i.compress_size for i in infos), sum(i.file_size for i in infos)
-    print(f"wrote {output}: {len(infos)} files, {output.stat().st_size / 1e6:.2f} MB "
-          f"({unpacked / 1e6:.2f} MB unpacked, {packed / 1e6:.2f} MB compressed)")
+    print(f"wrote {output}: {len(infos)} files, {output.stat().st_size / 1e6:.2f} MB")
     pdf = runs / REPORT_PDF
     print(f"left out {pdf}: the handout takes the report as a PDF of its own; hand it in "
           "beside the ZIP" if pdf.is_file() else

@@ -228,7 +228,9 @@ def _history(run: dict, path: Path, label: str) -> History:
     config = run.get("config") or {}
     args = config.get("args") or {}
     epochs, default = config.get("epochs") or args.get("epochs"), default_epochs(config)
-    variant = (f"--run-suffix {args['run_suffix']}: a variant" if args.get("run_suffix") else
+    experiment = (config.get("experiment") or {}).get("variant")
+    variant = (f"Task 2e experiment {experiment}" if experiment else
+               f"--run-suffix {args['run_suffix']}: a variant" if args.get("run_suffix") else
                f"{epochs} of its task's {default} epochs" if epochs and default and
                epochs < default else None)
     return History(label, model, str(run.get("status", "?")), history, args.get("subset"),

@@ -422,3 +422,19 @@ def test_figure_titles_mark_quick_looks(tmp_path, monkeypatch):
                          "with the report")
     assert titles[1] == "Task 2"
     assert titles[2].startswith("Model 2.1\nquick look (--subset 2000, 2 of 40 epochs)")
+
+
+def test_own_runs_of_an_empty_folder_is_one_line_and_the_evidence_run_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_script("report.py", "--own-runs", "--results", str(empty), "--no-pdf")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "no runs of the task scripts in" in result.stderr and "train first" in result.stderr
+    assert not (empty / "REPORT.md").exists()
+    results = repository_results(tmp_path)
+    result = run_script("report.py", "--results", str(results), "--output-dir",
+                        str(tmp_path / "out"), "--no-pdf")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        f"rebuilding the report of the committed runs in {results}/ into {tmp_path / 'out'}/ "
+        "(your own runs: python report.py --own-runs)")

@@ -196,3 +196,16 @@ def test_model21_40_epoch_gpu_runs_patience_10_fails_16_holds():
         assert all(o.delta == 0 and o.delta_max == 0 for o in r.outcomes)
     assert earliest_holding(list(results.values()), "val_accuracy").rule.name == \
         "val_accuracy, patience 16"
+
+
+def test_an_experiment_run_is_listed_but_never_judged(tmp_path):
+    """Task 2e's 10-epoch runs record a default of 10 epochs; they are not full histories of
+    their model's default recipe all the same."""
+    path = write_run(tmp_path / "lenet-bn_seed0.json", late_peak())
+    run = json.loads(path.read_text())
+    run["config"].update(default_epochs=10, experiment={"variant": "lenet-bn",
+                                                        "baseline": "lenet"})
+    path.write_text(json.dumps(run))
+    [h] = collect([str(path)])
+    assert not h.full and judge(h, patience("val_accuracy", 16)).holds is None
+    assert "(Task 2e experiment lenet-bn, not judged)" in build_markdown([h])

@@ -57,3 +57,15 @@ def test_a_seed_that_was_not_trained_is_one_line_and_exit_1(seeded_runs):
     result = visualise(tree, out, "--seed", "7")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "--seed 7: no fine-tuned checkpoint" in result.stderr
+
+
+def test_before_task_3_it_says_no_fine_tuned_checkpoint_was_found(seeded_runs, tmp_path):
+    tree, out = seeded_runs
+    weights = out.parent / "resnet18-random.pth"
+    empty = tmp_path / "empty"
+    result = visualise(tree, empty, "--weights", str(weights))
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first == (f"no fine-tuned checkpoint (task3_resnet18.pt or task3_resnet18_seed<k>.pt)"
+                     f" in {empty}: using the ImageNet model"), first
+    assert "not fine-tuned" in result.stdout
