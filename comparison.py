@@ -1,22 +1,31 @@
-"""Task 2e's answer from the experiments' run files (task2_experiments.py): what each variant
-measured within the handout's 10 epochs, each variant against its baseline of the same seed
-(paired differences, a 95 % interval over seeds, a verdict), the variants ranked by their gain
-in test accuracy, the original report's claims held against the measures that test them, and
-a figure of the gains.
+"""Task 2e's answer from the experiments' run files (task2_experiments.py, in one folder or
+several): what each variant measured within the handout's 10 epochs, each variant against its
+baseline of the same seed (paired differences, a 95 % interval over seeds, the paired t-test,
+a verdict), the variants ranked by their gain in test accuracy, the original report's claims
+held against the measures that test them, a figure of the gains, and the facts in words.
 
 Every number comes from the histories in the run JSONs: the test split is read at the check
-the validation split chose (it never chooses anything). The intervals are Student's t over
-the per-seed differences; with few seeds they are wide, and "not distinguishable" means the
-seeds could not tell, not that the two are equal.
+the validation split chose (it never chooses anything). A variant's seed is paired only with
+its baseline's run of the same seed made on the same device, precision and thread count (the
+same seed at another thread count is another trajectory). The intervals are Student's t over
+the per-seed differences (its distribution computed here, without scipy), with the sample
+standard deviation (runrecord.sample_std); with few seeds they are wide, and "not
+distinguishable" means the seeds could not tell, not that the two are equal: each row says
+the smallest gain its seeds could have told from zero. The ladder's verdicts (every LeNet
+change against one baseline) are corrected for their number by Holm's step-down method.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from cli import UserError
+from runrecord import mean_std, sample_std, spread_note
 from runs import atomic_write_text, load_run
 from tables import Table, to_latex, to_markdown
 
@@ -24,20 +33,93 @@ BAR = 0.75          # the handout: "at least 75 % accuracy on the CIFAR-10 test 
 BUDGET = 10.0       # ... "within 10 epochs"
 SPEED_EPOCH = 2.0   # learning speed: validation accuracy at this epoch
 SPEED_TARGET = 0.70  # ... and the first epoch that reaches this validation accuracy
-# Student's t, two-sided 95 % (the 0.975 quantile), by degrees of freedom.
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-        16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042}
+ALPHA = 0.05        # the intervals are 95 %; a verdict's test is two-sided at this level
+
+
+# --------------------------------------------------------------------------- Student's t
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with `df` degrees of freedom."""
+    tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """P(|T| >= |t|): the two-sided p-value of a t statistic."""
+    return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+
+
+@lru_cache(maxsize=None)
+def t_quantile(q: float, df: int) -> float:
+    """The q quantile of Student's t with `df` degrees of freedom (0 < q < 1), by bisection
+    of `t_cdf`."""
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < q:
+        high *= 2.0
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if t_cdf(mid, df) < q else (low, mid)
+    return (low + high) / 2.0
 
 
 def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with `df` degrees of freedom (df > 30: 1.96)."""
-    if df > 30:
-        return 1.96
-    return T975.get(df) or T975[max(k for k in T975 if k <= df)]
+    """The 0.975 quantile of Student's t with `df` degrees of freedom (a 95 % interval)."""
+    return t_quantile(1.0 - ALPHA / 2, df)
 
 
 # --------------------------------------------------------------------------- measures
+# Roughness, the report's "unstable" (higher) and "slow and steady" (lower): named and
+# defined here once; the tables' notes and REPORT's words read this definition.
+ROUGHNESS = ("the sum of the rises of the validation loss from one check to the next (two "
+             "checks an epoch), from the first check to the last within 10 epochs, divided by "
+             "the epochs between those two checks: rises per epoch. A validation loss that only "
+             "falls has roughness 0, however fast it falls; higher is rougher")
+
+
+def roughness(history: Sequence[dict]) -> float | None:
+    """`ROUGHNESS` of a run's checks (in the order of their epochs; those after 10 epochs left
+    out); None below two checks."""
+    checks = [h for h in history if h["epoch"] <= BUDGET + 0.01]
+    if len(checks) < 2 or checks[-1]["epoch"] <= checks[0]["epoch"]:
+        return None
+    losses = [h["val_loss"] for h in checks]
+    rises = sum(max(0.0, b - a) for a, b in zip(losses, losses[1:]))
+    return rises / (checks[-1]["epoch"] - checks[0]["epoch"])
+
+
 @dataclass(frozen=True)
 class Measure:
     key: str
@@ -53,9 +135,7 @@ MEASURES = {m.key: m for m in (
     Measure("val_acc_5", "val acc at epoch 5", "validation accuracy at epoch 5"),
     Measure("first_070", f"first epoch val acc ≥ {SPEED_TARGET:.2f}",
             f"the first epoch whose check reaches validation accuracy {SPEED_TARGET:.2f}"),
-    Measure("roughness", "roughness",
-            "mean absolute change of validation loss between consecutive checks (two an "
-            "epoch) over epochs 0.5-10: higher is rougher"),
+    Measure("roughness", "roughness", ROUGHNESS),
     Measure("test_acc_10", "test acc at epoch 10", "test accuracy at the check of epoch 10"),
 )}
 
@@ -67,8 +147,32 @@ def _at(history: list[dict], epoch: float) -> dict | None:
     return min(near, key=lambda h: abs(h["epoch"] - epoch)) if near else None
 
 
+def setting(config: dict) -> str:
+    """Where and how a run computed: 'cpu, bf16, 1 thread'. Runs are paired only within one
+    setting: at another thread count (or device, or precision) the same seed's sums run in
+    another order and its trajectory parts from the first check."""
+    threads = (config.get("environment") or {}).get("threads", "?")
+    return (f"{config.get('device', '?')}, {config.get('precision', '?')}, {threads} thread"
+            + ("" if threads == 1 else "s"))
+
+
+def _test_at_best(run: dict, best: dict | None) -> float | None:
+    """The test accuracy of the best-validation check: the check's own record, else the
+    run's final test evaluation when it is of that check's weights (a run that read the
+    test split only at the end)."""
+    if best is None:
+        return None
+    if best.get("test_accuracy") is not None:
+        return best["test_accuracy"]
+    final = run.get("final") or {}
+    if final.get("best_epoch") is not None and abs(final["best_epoch"] - best["epoch"]) < 1e-6:
+        return (final.get("test") or {}).get("accuracy")
+    return None
+
+
 def measures(run: dict) -> dict[str, float | None]:
-    """The measures of one run, from its history (None where it did not get that far)."""
+    """The measures of one run, from its history (None where it did not get that far), and
+    its `setting`."""
     config, history = run.get("config") or {}, run.get("history") or []
     within = [h for h in history if h["epoch"] <= BUDGET + 0.01]
     metric = config.get("stop_metric", "val_loss")
@@ -79,27 +183,28 @@ def measures(run: dict) -> dict[str, float | None]:
     at2, at5 = _at(history, SPEED_EPOCH), _at(history, 5.0)
     last = _at(history, BUDGET)
     reached = [h["epoch"] for h in within if h["val_accuracy"] >= SPEED_TARGET]
-    rough = [h for h in within if h["epoch"] >= 0.5 - 1e-6]
     return {
-        "test_acc": best.get("test_accuracy") if best else None,
+        "test_acc": _test_at_best(run, best),
         "val_acc_2": at2["val_accuracy"] if at2 else None,
         "val_acc_5": at5["val_accuracy"] if at5 else None,
         "first_070": reached[0] if reached else None,
-        "roughness": (float(np.mean(np.abs(np.diff([h["val_loss"] for h in rough]))))
-                      if len(rough) > 1 else None),
+        "roughness": roughness(history),
         "test_acc_10": last.get("test_accuracy") if last else None,
         "parameters": config.get("parameters"),
         "train_s": (run.get("timings") or {}).get("train_s"),
         "status": run.get("status"),
+        "setting": setting(config),
     }
 
 
 # --------------------------------------------------------------------------- paired stats
 @dataclass(frozen=True)
 class Paired:
-    """Per-seed differences a - b of one measure, their mean and 95 % interval."""
+    """Per-seed differences a - b of one measure, their mean and 95 % interval, and the seeds
+    of a left without a pair: (seed, why)."""
     seeds: tuple[int, ...]
     diffs: tuple[float, ...]
+    unpaired: tuple[tuple[int, str], ...] = ()
 
     @property
     def n(self) -> int:
@@ -110,16 +215,37 @@ class Paired:
         return float(np.mean(self.diffs)) if self.diffs else math.nan
 
     @property
+    def standard_error(self) -> float | None:
+        """s / sqrt(n), s the sample standard deviation of the differences; None below two
+        seeds."""
+        return None if self.n < 2 else sample_std(self.diffs) / math.sqrt(self.n)
+
+    def half_width_at(self, alpha: float) -> float | None:
+        """Half the width of the two-sided (1 - alpha) t interval: t(1 - alpha/2, n-1) s/√n,
+        the smallest mean difference these seeds could tell from zero at that level."""
+        se = self.standard_error
+        return None if se is None else t_quantile(1.0 - alpha / 2, self.n - 1) * se
+
+    @property
     def half_width(self) -> float | None:
-        """t(0.975, n-1) * sd / sqrt(n); None below two seeds."""
-        if self.n < 2:
-            return None
-        return t975(self.n - 1) * float(np.std(self.diffs, ddof=1)) / math.sqrt(self.n)
+        """The 95 % interval's half-width, t(0.975, n-1) s/√n; None below two seeds."""
+        return self.half_width_at(ALPHA)
 
     @property
     def interval(self) -> tuple[float, float] | None:
         hw = self.half_width
         return None if hw is None else (self.mean - hw, self.mean + hw)
+
+    @property
+    def p_value(self) -> float | None:
+        """The paired t-test's two-sided p-value for a mean difference of 0; None below two
+        seeds."""
+        se = self.standard_error
+        if se is None:
+            return None
+        if se == 0:
+            return 1.0 if self.mean == 0 else 0.0
+        return t_two_sided_p(self.mean / se, self.n - 1)
 
     def sign(self) -> int | None:
         """+1 when the whole interval is above 0, -1 below, 0 when it holds 0; None without
@@ -129,31 +255,84 @@ class Paired:
         lo, hi = self.interval
         return 1 if lo > 0 else -1 if hi < 0 else 0
 
-    def text(self, fmt: str = "+.4f") -> str:
+    def text(self, fmt: str = "+.4f", scale: float = 1.0) -> str:
         if not self.diffs:
             return "-"
         if self.interval is None:
-            return f"{self.mean:{fmt}} (1 seed)"
+            return f"{scale * self.mean:{fmt}} (1 seed)"
         lo, hi = self.interval
-        return f"{self.mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+        return f"{scale * self.mean:{fmt}} [{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
 
 
 def paired(runs: dict[str, dict[int, dict]], a: str, b: str, key: str) -> Paired:
-    """`key` of variant a minus variant b, over the seeds both have (and both measured)."""
-    seeds, diffs = [], []
-    for seed in sorted(set(runs.get(a, {})) & set(runs.get(b, {}))):
-        va, vb = runs[a][seed][key], runs[b][seed][key]
-        if va is not None and vb is not None:
+    """`key` of variant a minus variant b, seed by seed: a seed of a is paired only with b's
+    run of the same seed made in the same `setting` (device, precision, thread count), and
+    both must have measured it; the others are `unpaired`, each with why."""
+    seeds, diffs, unpaired = [], [], []
+    for seed in sorted(runs.get(a, {})):
+        ma, mb = runs[a][seed], runs.get(b, {}).get(seed)
+        if mb is None:
+            unpaired.append((seed, f"{b} has no run of seed {seed}"))
+        elif ma.get("setting") != mb.get("setting"):
+            unpaired.append((seed, f"{a} ran on {ma.get('setting')}, {b} on "
+                                   f"{mb.get('setting')}"))
+        elif ma[key] is not None and mb[key] is not None:
             seeds.append(seed)
-            diffs.append(va - vb)
-    return Paired(tuple(seeds), tuple(diffs))
+            diffs.append(ma[key] - mb[key])
+    return Paired(tuple(seeds), tuple(diffs), tuple(unpaired))
 
 
-def verdict(p: Paired, higher: str = "better", lower: str = "worse") -> str:
+def unpaired_note(name: str, p: Paired) -> str | None:
+    """What `paired` left out of a variant's comparison and why; None when nothing."""
+    if not p.unpaired:
+        return None
+    whys: dict[str, list[int]] = {}
+    for seed, why in p.unpaired:
+        whys.setdefault(why.replace(f" of seed {seed}", " of that seed"), []).append(seed)
+    parts = [f"seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}: {why}"
+             for why, s in whys.items()]
+    return (f"{name}: {len(p.unpaired)} seed{'s' if len(p.unpaired) > 1 else ''} left "
+            f"unpaired ({'; '.join(parts)}); a pair is made only within one device, "
+            "precision and thread count.")
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values of a family of tests: with m tests sorted by their
+    p-values, the k-th smallest (k from 1) becomes max over j <= k of min(1, (m - j + 1)
+    p_(j)); a test is rejected at level alpha when its adjusted p-value is below alpha, which
+    controls the chance of any false call in the family at alpha."""
+    order = sorted(p_values, key=lambda name: p_values[name])
+    m, running, adjusted = len(order), 0.0, {}
+    for k, name in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p_values[name]))
+        adjusted[name] = running
+    return adjusted
+
+
+def holm_levels(p_values: dict[str, float]) -> dict[str, float]:
+    """The level each test of the family is held to by Holm's method: alpha / (m - k + 1)
+    for the k-th smallest p-value."""
+    order = sorted(p_values, key=lambda name: p_values[name])
+    return {name: ALPHA / (len(order) - k) for k, name in enumerate(order)}
+
+
+def detectable(size: float) -> str:
+    """'smaller than 1.23 points, if any': what a not-distinguishable gain in accuracy
+    (`size`: the half-width, a fraction) could still be."""
+    return f"smaller than {100 * size:.2f} points, if any"
+
+
+def verdict(p: Paired, significant: bool | None = None, size: float | None = None) -> str:
+    """'better', 'worse', or 'not distinguishable: smaller than X points, if any' (X: `size`,
+    by default the 95 % half-width, in points of accuracy); `significant`: a corrected
+    test's answer instead of the 95 % interval's."""
     sign = p.sign()
     if sign is None:
         return "not measured" if p.n == 0 else "one seed: no interval"
-    return {1: higher, -1: lower, 0: f"not distinguishable at {p.n} seeds"}[sign]
+    called = sign != 0 if significant is None else significant
+    if called:
+        return "better" if p.mean > 0 else "worse"
+    return "not distinguishable: " + detectable(p.half_width if size is None else size)
 
 
 def separation_note(n: int) -> str:
@@ -163,7 +342,7 @@ def separation_note(n: int) -> str:
                 "from seed noise.")
     k = t975(n - 1) / math.sqrt(n)
     return (f"With {n} seeds the 95 % interval is the mean difference ± {t975(n - 1):.2f} "
-            f"s/√{n} = ± {k:.2f} s, s being the standard deviation of the per-seed "
+            f"s/√{n} = ± {k:.2f} s, s being the sample standard deviation of the per-seed "
             f"differences: a difference is called only when it is more than {k:.1f} times "
             "that seed-to-seed spread away from 0; 'not distinguishable' means these seeds "
             "could not tell, not that the two are equal.")
@@ -181,20 +360,38 @@ class Arm:
     group: str
 
 
-def read_experiments(folder: Path | str) -> tuple[dict[str, dict[int, dict]], list[Arm]]:
-    """{variant: {seed: measures}} of the finished (or diverged) experiment runs in
-    `folder`, and their variants (ladder first, each group's baselines first)."""
+def folders_of(folders: Path | str | Iterable[Path | str]) -> list[Path]:
+    """One folder or several, as a list of Paths."""
+    if isinstance(folders, (str, Path)):
+        return [Path(folders)]
+    return [Path(f) for f in folders]
+
+
+def read_experiments(folders: Path | str | Iterable[Path | str]
+                     ) -> tuple[dict[str, dict[int, dict]], list[Arm]]:
+    """{variant: {seed: measures}} of the finished (or diverged) experiment runs in one
+    folder or several (a folder not made yet is skipped), and their variants (ladder first,
+    each group's baselines first). A run is made once: a variant's seed in two files is a
+    UserError naming both."""
     out: dict[str, dict[int, dict]] = {}
     arms: dict[str, Arm] = {}
-    for path in sorted(Path(folder).glob("*_seed*.json")):
-        run = load_run(path)
-        config = run.get("config") or {}
-        exp = config.get("experiment")
-        if not exp or run.get("final") is None:
-            continue
-        out.setdefault(exp["variant"], {})[config["seed"]] = measures(run)
-        arms[exp["variant"]] = Arm(exp["variant"], exp.get("baseline"), exp.get("changes", ""),
-                                   "ladder" if config.get("model") == "lenet" else "report")
+    where: dict[tuple[str, int], Path] = {}
+    for folder in folders_of(folders):
+        for path in sorted(folder.glob("*_seed*.json")) if folder.is_dir() else []:
+            run = load_run(path)
+            config = run.get("config") or {}
+            exp = config.get("experiment")
+            if not exp or run.get("final") is None:
+                continue
+            key = (exp["variant"], config["seed"])
+            if key in where:
+                raise UserError(f"{key[0]} seed {key[1]} has two run files, {where[key]} and "
+                                f"{path}: a run is made once; keep one of them")
+            where[key] = path
+            out.setdefault(exp["variant"], {})[config["seed"]] = measures(run)
+            arms[exp["variant"]] = Arm(exp["variant"], exp.get("baseline"),
+                                       exp.get("changes", ""),
+                                       "ladder" if config.get("model") == "lenet" else "report")
     order = sorted(arms.values(), key=lambda a: (a.group != "ladder", a.baseline is not None,
                                                  a.name))
     return out, order
@@ -219,35 +416,88 @@ def _fmt(value, fmt=".4f") -> str | None:
 
 
 # --------------------------------------------------------------------------- tables
+# The ranked tables' columns (facts() reads them by these names).
+GAIN = "Δ test acc, points [95 % CI]"
+HALF = "half-width, points"
+P_VALUE = "p (paired t)"
+HALF_NOTE = ("half-width: t(0.975, n−1) · s/√n in points of test accuracy, s the sample "
+             "standard deviation of the n per-seed differences: the smallest gain these seeds "
+             "could tell from zero (95 %).")
+
+
+def _p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def ranked_table(variants, runs, group: str, title: str) -> Table:
     """The variants of `group` against their baselines, ranked by the mean gain in test
-    accuracy within 10 epochs (what improved most first)."""
+    accuracy within 10 epochs (what improved most first). Each row gives the 95 % interval's
+    half-width (the smallest gain its seeds could tell from zero) and the paired t-test's
+    p-value. The ladder's verdicts (every change against one baseline, `lenet`) are
+    corrected for the number of changes by Holm's step-down method; the report's models'
+    verdicts are each row's own 95 % interval."""
+    corrected = group == "ladder"
+    arms = [v for v in variants if v.group == group and v.baseline is not None
+            and v.name in runs]
+    gains = {v.name: paired(runs, v.name, v.baseline, "test_acc") for v in arms}
+    tested = {name: p.p_value for name, p in gains.items() if p.p_value is not None}
+    adjusted, levels = holm(tested), holm_levels(tested)
     rows = []
-    for v in variants:
-        if v.group != group or v.baseline is None or v.name not in runs:
-            continue
-        seeds = runs[v.name]
-        gain = paired(runs, v.name, v.baseline, "test_acc")
+    for v in arms:
+        seeds, gain = runs[v.name], gains[v.name]
         meets = sum(1 for m in seeds.values() if (m["test_acc"] or 0) >= BAR)
+        p_cell, text = None, verdict(gain)
+        if gain.p_value is not None:
+            p_cell = _p_text(gain.p_value)
+            if corrected:
+                p_cell += f"; Holm {_p_text(adjusted[v.name])}"
+                size = gain.half_width_at(levels[v.name])
+                text = verdict(gain, adjusted[v.name] < ALPHA, size)
+                if adjusted[v.name] >= ALPHA and abs(gain.mean) > size:
+                    text = ("not distinguishable: Holm's step-down stopped at a change with a "
+                            "smaller p-value")
         rows.append((gain.mean if gain.n else -math.inf, [
             v.name, v.changes, f"{next(iter(seeds.values()))['parameters']:,}",
-            str(len(seeds)), _fmt(_mean(m["test_acc"] for m in seeds.values())),
-            gain.text(), verdict(gain), f"{meets} of {len(seeds)}"]))
+            str(gain.n), _fmt(_mean(m["test_acc"] for m in seeds.values())),
+            gain.text("+.2f", 100), _fmt(None if gain.half_width is None
+                                         else 100 * gain.half_width, ".2f"),
+            p_cell, text, f"{meets} of {len(seeds)}"]))
     rows.sort(key=lambda r: -r[0])
     counts = sorted({int(row[3]) for _, row in rows})  # what these rows' seeds can separate
-    baselines = sorted({v.baseline for v in variants if v.group == group and v.baseline})
-    notes = [f"Baseline {b}: test accuracy {_fmt(_mean(m['test_acc'] for m in runs[b].values()))} "
-             f"over {_seeds(len(runs[b]))}." for b in baselines if b in runs]
+    notes = [baseline_note(runs, b) for b in
+             sorted({v.baseline for v in arms}) if b in runs]
+    notes += [HALF_NOTE] if rows else []
+    if corrected and tested:
+        m = len(tested)
+        notes.append(
+            f"Verdicts corrected for comparing {m} change{'s' if m > 1 else ''} with one "
+            "baseline: Holm's step-down method on the paired t-tests' two-sided p-values (the "
+            f"k-th smallest is held to 0.05/({m} − k + 1), and the first that fails stops "
+            "the rest; 'Holm' is the adjusted p-value, called below 0.05). A change not told "
+            "apart names the half-width at its own Holm level, wider than the 95 % one.")
+    elif tested:
+        notes.append("Verdicts: each row's own 95 % interval (whether it holds 0), not "
+                     "corrected for the number of rows.")
     notes += [separation_note(n) for n in counts]
-    return Table(["variant", "changes", "parameters", "seeds", "test acc",
-                  "Δ test acc [95 % CI]", "verdict", f"test ≥ {BAR:.2f}"],
+    notes += [note for v in arms if (note := unpaired_note(v.name, gains[v.name]))]
+    return Table(["variant", "changes", "parameters", "seeds", "test acc", GAIN, HALF,
+                  P_VALUE, "verdict", f"test ≥ {BAR:.2f}"],
                  [row for _, row in rows], title=title, notes=notes)
+
+
+def baseline_note(runs, name: str) -> str:
+    """'The baseline, lenet: test accuracy 0.7226 (mean over 5 seeds; cpu, bf16, 1 thread).'"""
+    seeds = runs[name]
+    where = "; ".join(sorted({m.get("setting") or "?" for m in seeds.values()}))
+    return (f"The baseline, {name}: test accuracy "
+            f"{_fmt(_mean(m['test_acc'] for m in seeds.values()))} (mean over "
+            f"{_seeds(len(seeds))}; {where}).")
 
 
 def speed_table(variants, runs) -> Table:
     """How fast and how smoothly each variant learns (means over its seeds), and the paired
     differences from its baseline."""
-    rows = []
+    rows, unpaired = [], []
     for v in variants:
         if v.name not in runs:
             continue
@@ -264,13 +514,16 @@ def speed_table(variants, runs) -> Table:
                      speed.text() if speed else "(baseline)",
                      rough.text() if rough else "(baseline)",
                      _fmt(_minutes(seeds), ".1f")])
+        unpaired += [note for note in (unpaired_note(v.name, speed) if speed else None,)
+                     if note]
     keys = ("val_acc_2", "val_acc_5", "first_070", "roughness")
     return Table(["variant", "seeds", *(MEASURES[k].short for k in keys),
                   "Δ val acc at epoch 2 [95 % CI]", "Δ roughness [95 % CI]", "min/run"], rows,
                  title="Learning speed and smoothness within 10 epochs (means over seeds; Δ: "
                        "against the baseline, same seed)",
                  notes=[f"{MEASURES[k].short}: {MEASURES[k].label}." for k in keys]
-                 + ["min/run: training time of one run on the machine its runs record."])
+                 + ["min/run: training time of one run on the machine its runs record."]
+                 + unpaired)
 
 
 # Each claim of the original report's section 2.5, and the comparisons that test it:
@@ -309,10 +562,13 @@ def claim_verdict(p: Paired, expected: int, a: str = "", b: str = "") -> str:
 
 
 def claims_table(runs) -> Table:
-    rows = []
+    rows, unpaired = [], {}
     for claim, tests in CLAIMS:
         for a, b, key, expected in tests:
             p = paired(runs, a, b, key)
+            note = unpaired_note(f"{a} − {b}", p)
+            if note:
+                unpaired[note] = None
             want = {1: "> 0", -1: "< 0", 0: "≈ 0"}[expected]
             rows.append([claim, f"{a} − {b}", MEASURES[key].short, want,
                          p.text("+.4f") if p.n else None,
@@ -324,13 +580,13 @@ def claims_table(runs) -> Table:
                  notes=[f"{m.short}: {m.label}." for m in MEASURES.values()
                         if m.key in ("test_acc", "val_acc_2", "roughness")]
                  + ["Roughness stands for the report's 'unstable' (higher) and 'slow and "
-                    "steady' (lower)."])
+                    "steady' (lower)."] + list(unpaired))
 
 
 def ten_epoch_table(runs, variants) -> Table:
     """The report's two recipes at the handout's 10 epochs: test accuracy of the
     best-validation check and at epoch 10, over seeds, and whether they meet the bar."""
-    rows = []
+    rows, counts = [], []
     for v in variants:
         if v.baseline is not None or v.group != "report" or v.name not in runs:
             continue
@@ -341,21 +597,26 @@ def ten_epoch_table(runs, variants) -> Table:
         def spread(values):
             if not values:
                 return None
-            return (f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" if len(values) > 1
+            return ("{:.4f} ± {:.4f}".format(*mean_std(values)) if len(values) > 1
                     else f"{values[0]:.4f}")
         rows.append([v.name, v.changes, str(len(seeds)), spread(best), spread(last),
                      f"{sum(1 for x in best if x >= BAR)} of {len(best)}"])
+        counts.append(len(seeds))
+    note = spread_note(counts)
     return Table(["recipe", "what", "seeds", "test acc, best-validation check",
                   "test acc at epoch 10", f"seeds ≥ {BAR:.2f}"], rows,
                  title="The 10-epoch bar: the report's recipes trained for 10 epochs",
-                 notes=["Mean ± standard deviation over seeds. The best check is chosen by "
-                        "the recipe's validation measure; the test split chooses nothing."])
+                 notes=([note] if note else [])
+                 + ["The best check is chosen by the recipe's validation measure; the test "
+                    "split chooses nothing."])
 
 
-def experiment_tables(folder: Path | str) -> tuple[list[Table], dict, list[Arm]]:
-    """The tables of Task 2e from the runs in `folder`, the runs' measures and their
-    variants."""
-    runs, variants = read_experiments(folder)
+def experiment_tables(folders: Path | str | Iterable[Path | str]
+                      ) -> tuple[list[Table], dict, list[Arm]]:
+    """The tables of Task 2e from the runs in one folder or several (`read_experiments`),
+    the runs' measures and their variants: the ladder ranked, the report's models ranked,
+    speed and roughness, the report's claims, the 10-epoch bar."""
+    runs, variants = read_experiments(folders)
     tables = [ranked_table(variants, runs, "ladder",
                            "The handout's suggestions on Task 1's LeNet, ranked by gain in "
                            "test accuracy within 10 epochs"),
@@ -365,10 +626,71 @@ def experiment_tables(folder: Path | str) -> tuple[list[Table], dict, list[Arm]]
     return tables, runs, variants
 
 
+# --------------------------------------------------------------------------- in words
+def facts(ladder: Table, claims: Table) -> list[str]:
+    """Task 2e's facts as three to five sentences, read from the ladder's ranked table (in
+    its order: the first row told apart as better helped most) and the claims table alone:
+    the baseline (the table's own note), what helped most, what hurt, what could not be told
+    apart and below what size, and what the original report's claims came to. Each sentence
+    quotes the tables' cells; none says more than they do."""
+    sentences = [note for note in ladder.notes if note.startswith("The baseline, ")][:1]
+    rows = [dict(zip(ladder.header, row)) for row in ladder.rows]
+    if not rows:
+        return sentences
+    base = next((n.removeprefix("The baseline, ").split(":")[0] for n in sentences),
+                "its baseline")
+
+    def gain(row) -> str:
+        return (f"{row['variant']} ({row['changes']}), {row[GAIN].split(' [')[0]} points "
+                f"[95 % interval {row[GAIN].split(' [')[1].rstrip(']')}]"
+                if " [" in (row[GAIN] or "") else f"{row['variant']}, {row[GAIN]} points")
+
+    better = [r for r in rows if r["verdict"] == "better"]
+    worse = [r for r in rows if r["verdict"] == "worse"]
+    unclear = [r for r in rows if (r["verdict"] or "").startswith("not distinguishable")]
+    if better:
+        sentences.append(f"Helped most: {gain(better[0])} of test accuracy over {base} at "
+                         f"{better[0]['seeds']} seeds (p {better[0][P_VALUE]})"
+                         + (f"; also better: {', '.join(r['variant'] for r in better[1:])}"
+                            if better[1:] else "") + ".")
+    else:
+        sentences.append(f"No change was told apart as a gain over {base}; the largest mean "
+                         f"gain was {gain(rows[0])} (p {rows[0][P_VALUE]}).")
+    if worse:
+        sentences.append("Hurt: " + "; ".join(
+            f"{gain(r)} (p {r[P_VALUE]})" for r in reversed(worse)) + ".")
+    else:
+        sentences.append(f"No change was told apart as a loss against {base}.")
+    if unclear:
+        sentences.append(f"Not told apart from {base}: " + "; ".join(
+            f"{r['variant']} ({r[GAIN].split(' [')[0]} points: "
+            f"{r['verdict'].removeprefix('not distinguishable: ')})" for r in unclear) + ".")
+    kinds: dict[str, list[str]] = {}
+    claim = ""
+    for row in claims.rows:
+        claim = row[0] or claim
+        text = row[-1] or ""
+        kind = ("supported" if text == "supported" else
+                "contradicted" if text in ("contradicted", "does not hold: a difference") else
+                "not measured" if text.startswith("not measured") else
+                "with one seed (no interval)" if text.startswith("one seed") else
+                "not told apart")
+        kinds.setdefault(kind, []).append(f"'{claim}': {row[1]}, {row[2]}")
+    if kinds:
+        parts = [f"{len(kinds[k])} {k}" + (f" ({'; '.join(kinds[k])})"
+                                          if k in ("supported", "contradicted") else "")
+                 for k in ("supported", "contradicted", "not told apart",
+                           "with one seed (no interval)", "not measured") if k in kinds]
+        sentences.append(f"The original report's claims, in {len(claims.rows)} comparisons: "
+                         + ", ".join(parts) + ".")
+    return sentences
+
+
 # --------------------------------------------------------------------------- figure
 def draw_gains(runs, variants, path: Path) -> list[Path]:
-    """Each variant's mean gain in test accuracy over its baseline with its 95 % interval
-    (PNG and PDF)."""
+    """Each change's gain in test accuracy over its baseline of the same seed, in points:
+    every seed's paired difference as a dot, the 95 % interval of their mean as a bar with
+    the mean as a tick (PNG and PDF)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -381,17 +703,21 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
     items.sort(key=lambda vp: (vp[0].group != "ladder", vp[1].mean))
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(items) + 1.6))
     for y, (v, p) in enumerate(items):
-        color = "tab:blue" if v.group == "ladder" else "tab:orange"
-        err = None if p.half_width is None else [[p.half_width], [p.half_width]]
-        ax.errorbar(p.mean, y, xerr=err, fmt="o", color=color, capsize=3)
-        ax.scatter(p.diffs, [y] * p.n, s=10, color=color, alpha=0.4, zorder=3)
+        if p.interval is not None:
+            lo, hi = p.interval
+            ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2, solid_capstyle="butt",
+                    label="95 % interval of the mean" if y == 0 else None)
+        ax.plot([100 * p.mean], [y], marker="|", markersize=14, color="black", ls="none",
+                label="mean" if y == 0 else None)
+        ax.scatter([100 * d for d in p.diffs], [y] * p.n, s=16, color="tab:blue", zorder=3,
+                   label="one seed" if y == 0 else None)
     ax.axvline(0, color="gray", lw=0.8)
     ax.set_yticks(range(len(items)),
                   [f"{v.name} (vs {v.baseline}, {_seeds(p.n)})" for v, p in items])
-    ax.set_xlabel("test accuracy minus the baseline's, same seed (mean, 95 % interval; "
-                  "dots: seeds)", fontsize=8)
-    ax.set_title("Task 2e: gain of each change within 10 epochs\n(blue: on Task 1's LeNet; "
-                 "orange: on the report's Model 2.1/2.2)", fontsize=9)
+    ax.set_xlabel("test accuracy minus the baseline's of the same seed, points", fontsize=8)
+    ax.set_title("Task 2e: gain of each change within 10 epochs\n(dots: seeds; bar: 95 % "
+                 "interval of the mean; tick: mean)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
