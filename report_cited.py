@@ -70,14 +70,19 @@ TASK_OUTPUT_RUNS = {r.run_name: {"label": r.title, "run_name": r.run_name, "comm
                     for r in RECIPES.values()}
 
 
-# Task 2e's experiments (task2_experiments.py): the committed ones, or an output folder's own
-# (`<output-dir>/experiments/`).
-EXPERIMENTS = "cpu-2026-12-02/experiments"
+# Task 2e's experiments (task2_experiments.py): the committed ones, folder by folder (a
+# folder not there yet is skipped; a variant's seed is in one folder only), or an output
+# folder's own (`<output-dir>/experiments/`).
+EXPERIMENTS = ["cpu-2026-12-02/experiments", "cpu-2026-12-05/experiments",
+               "cpu-2026-12-06/experiments"]
 EXPERIMENTS_COMMAND = "python task2_experiments.py --data-dir DATA"
 
 
-def experiments_folder(results: Path, cited: dict) -> Path:
-    return results / ("experiments" if cited is TASK_OUTPUT_RUNS else EXPERIMENTS)
+def experiments_folders(results: Path, cited: dict, existing: bool = True) -> list[Path]:
+    """The folders of Task 2e's runs: EXPERIMENTS under `results`, or the output folder's
+    `experiments/` for the task scripts' own runs; with `existing`, those that are there."""
+    names = ["experiments"] if cited is TASK_OUTPUT_RUNS else EXPERIMENTS
+    return [results / name for name in names if not existing or (results / name).is_dir()]
 
 
 # Where each mode reads and writes by default.

@@ -9,7 +9,7 @@ from pathlib import Path
 from comparison import draw_gains, read_experiments
 from dataloaders import CLASSES
 from plots import draw_task1, draw_task2, draw_task3, draw_task3d, plot_confusion
-from report_cited import (CITED, LENET, RESNET, experiments_folder, load_groups, one_or_list,
+from report_cited import (CITED, LENET, RESNET, experiments_folders, load_groups, one_or_list,
                           runs_of, short,
                           shown_groups, task2_groups)
 from report_text import FIGURES, MODEL_FIGURES
@@ -35,8 +35,8 @@ def draw_figures(results: Path, out: Path, cited: dict | None = None,
         paths += draw_task3(one_or_list(resnet), out)
         if task2:
             paths.append(draw_task3d(task2, one_or_list(resnet), out, best))
-    experiments = experiments_folder(results, cited)
-    if experiments.is_dir():
+    experiments = experiments_folders(results, cited)
+    if experiments:
         paths += draw_gains(*read_experiments(experiments),
                             out / Path(FIGURES["2e, gains"][1]).stem)
     for name, group in groups.items():

@@ -8,16 +8,16 @@ from pathlib import Path
 from architecture import architecture_data, parameter_data
 from dataloaders import CLASSES
 from recipes import TASK2
-from comparison import experiment_tables
+from comparison import experiment_tables, facts
 from report_cited import (CITED, EXPERIMENTS_COMMAND, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
-                          experiments_folder, load_groups, no_test_curve, report_command, run_label, short,
+                          experiments_folders, load_groups, no_test_curve, report_command, run_label, short,
                           shown_command, shown_groups, task2_groups, wall_cell)
 from report_figures import anchor, confusion_figure, figure_lines, figure_there
 from report_latex import to_markdown_text
 from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
                            summary_rows)
 from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS,
-                         EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS, FIGURES,
+                         EXPERIMENTS_FACTS, EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS, FIGURES,
                          H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS, NOT_REPRODUCED,
                          NO_TEST_CURVE, PER_CLASS, QUICK_LOOK, TASK2_TRAIN_COLUMNS, VISUALISATION,
                          WHICH, YOURS, ZIP_COMMAND)
@@ -68,7 +68,8 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
              *_checklist(cited, typed, out, drawn, best_pick),
              *_task1(typed, out, drawn),
              *_task2(typed, out, drawn, best_pick, others, results,
-                     experiments_folder(results, cited)),
+                     experiments_folders(results, cited),
+                     experiments_folders(results, cited, existing=False)),
              *_task3(cited, typed, out, drawn, best_pick),
              *_per_class(typed, out, drawn),
              *_corrections(),
@@ -167,10 +168,13 @@ def _task1(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) -> lis
 
 
 def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_pick,
-           others: list[Run], results: Path, experiments: Path) -> list[str]:
+           others: list[Run], results: Path, experiments: list[Path],
+           expected: list[Path]) -> list[str]:
+    """Task 2's items; `experiments`: the folders of 2e's runs that are there, `expected`:
+    all those it reads."""
     lines = ["## Task 2: Model 2.1 and Model 2.2", ""]
     task2 = task2_groups(typed)
-    tables = experiment_tables(experiments)[0] if experiments.is_dir() else []
+    tables = experiment_tables(experiments)[0] if experiments else []
     tables = tables if any(t.rows for t in tables) else []
     if task2:
         lines += [f"### {H_2A}", ""]
@@ -187,16 +191,23 @@ def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_p
                   BEST_MODEL.format(label=best_pick[0], why=best_pick[1]), ""]
     lines += figure_lines(out, ["2c", "2d", "2, accuracy", "2, loss"], drawn)
     if task2 or tables:
-        shown = experiments.relative_to(results) if experiments.is_relative_to(results) \
-            else experiments
-        lines += [f"### {H_2E}", "", FACTS, "", *_facts_task2(typed), ""]
+        def shown(folders):
+            return ", ".join(f"`{f.relative_to(results) if f.is_relative_to(results) else f}`"
+                             for f in folders)
+        lines += [f"### {H_2E}", ""]
+        if tables:  # the ladder's ranked table and the claims table, in words
+            lines += [EXPERIMENTS_FACTS.format(facts=" ".join(facts(tables[0], tables[3]))),
+                      ""]
+        lines += [FACTS, "", *_facts_task2(typed), ""]
         if tables:
-            lines += [EXPERIMENTS_TEXT.format(command=EXPERIMENTS_COMMAND, folder=shown), "",
+            lines += [EXPERIMENTS_TEXT.format(command=EXPERIMENTS_COMMAND,
+                                              folders=shown(experiments)), "",
                       *figure_lines(out, ["2e, gains"], drawn)]
             for table in tables[:-1]:  # the last, the 10-epoch bar, is the bar's section's
                 lines += [table, ""] if table.rows else []
         else:
-            lines += [EXPERIMENTS_MISSING.format(command=EXPERIMENTS_COMMAND, folder=shown), ""]
+            lines += [EXPERIMENTS_MISSING.format(command=EXPERIMENTS_COMMAND,
+                                                 folders=shown(expected)), ""]
         lines += [YOURS.format(what="2e's discussion"), ""]
     return lines
 
@@ -219,12 +230,15 @@ def _bar(task2: dict, others: list[Run], results: Path, experiments: list[Table]
 
 
 def _facts_task2(typed: dict[str, RunGroup]) -> list[str]:
+    """Model 2.1's and 2.2's cited runs, side by side (the LeNet ladder's facts are the
+    experiments' own, against its own baseline)."""
     task2 = {r.label: typed[r.run_name] for r in TASK2 if r.run_name in typed}
     lines = []
     for label, group in task2.items():
         best = [r.best_epoch for r in group]
         lines.append(f"- {label}: test accuracy {format_mean_std(group.values('test'), 4)}"
-                     + (f" over {len(group)} seeds" if len(group) > 1 else " (one run)")
+                     + (f" over {len(group)} seeds (mean ± sample standard deviation)"
+                        if len(group) > 1 else " (one run)")
                      + f", train {format_mean_std(group.values('train'), 4)}; best checkpoint "
                      f"at epoch {format_mean_std(best, 1)} of {group.first.epochs or '?'}; "
                      f"training took {wall_cell(group.runs)} on {group.first.device}.")
@@ -235,15 +249,10 @@ def _facts_task2(typed: dict[str, RunGroup]) -> list[str]:
         spread = [f"{100 * std:.2f} ({label})" for label, std, n in
                   ((a, sa, na), (b, sb, nb)) if n > 1]
         lines.append(f"- {a} is ahead of {b} by {100 * (ma - mb):.2f} points of test accuracy"
-                     + (f"; the seeds' standard deviation, in points: {', '.join(spread)}"
+                     + (f"; the seeds' sample standard deviation, in points: "
+                        f"{', '.join(spread)}"
                         + (", wider than the gap" if ma - mb <= max(sa, sb) else "")
                         if spread else "; one run each: seed noise unknown") + ".")
-    means = {label: m for label, (m, _) in means.items()}
-    lenet = typed[LENET.run_name].mean_std() if LENET.run_name in typed else None
-    if lenet and means:
-        lines.append("- Against LeNet's " + f"{lenet[0]:.4f}: " + ", ".join(
-            f"{label} {100 * (m - lenet[0]):+.2f} points" for label, (m, _) in
-            means.items()) + ".")
     return lines
 
 

@@ -20,7 +20,7 @@ FIGURES = {
     "2, accuracy": ("Task 2: accuracy of both models", "task2_accuracy.png"),
     "2, loss": ("Task 2: loss of both models", "task2_loss.png"),
     "2e, gains": ("Task 2e: each change's gain in test accuracy within 10 epochs over its "
-                  "baseline of the same seed (mean, 95 % interval, seeds as dots)",
+                  "baseline of the same seed (dots: seeds; bar: the mean's 95 % interval)",
                   "task2e_gains.png"),
     "3b": ("Task 3b: training, validation and test accuracy", "task3_accuracy.png"),
     "3c": ("Task 3c: training, validation and test loss", "task3_loss.png"),
@@ -74,15 +74,21 @@ BAR = ("The handout asks for two models that reach at least 75 % test accuracy w
        "the test split is recorded at every check and never chooses anything):")
 BAR_REACHED_BY = ("Committed runs whose test curve does reach it within 10 epochs (other "
                   "recipes than the report's):")
+EXPERIMENTS_FACTS = ("**Task 2e in numbers**, read from the ranked table of the changes to "
+                     "LeNet and the table of the report's claims below: {facts}")
 EXPERIMENTS_TEXT = ("**What improved most, and what did not: the experiments.** Each method "
                     "the handout suggests, applied alone to Task 1's LeNet and its recipe, and "
                     "each claim of the original report on its own models, trained for 10 "
-                    "epochs over several seeds (`{command}`; run files in `{folder}`). Each "
-                    "variant is compared with its baseline of the same seed (same split, "
-                    "batch order and, where the layers allow, initial weights): the mean "
-                    "per-seed difference and its 95 % interval (Student's t over the seeds).")
+                    "epochs over several seeds (`{command}`; run files in {folders}). Each "
+                    "variant is compared with its baseline of the same seed, made on the same "
+                    "device, precision and thread count (same split, batch order and, where "
+                    "the layers allow, initial weights): the mean per-seed difference, its "
+                    "95 % interval (Student's t over the seeds, with the sample standard "
+                    "deviation) and the paired t-test; the LeNet changes' verdicts are "
+                    "corrected for their number (Holm). The ladder's baseline is its own "
+                    "`lenet` runs, not Task 1's.")
 EXPERIMENTS_MISSING = ("**The experiments** (each of the handout's suggestions and each of the "
-                       "report's claims, measured over seeds) are not in `{folder}`: "
+                       "report's claims, measured over seeds) are not in {folders}: "
                        "`{command}` makes them.")
 FACTS = ("Measured facts a discussion can rest on (the discussion itself is yours to write):")
 YOURS = "> **Yours to write: {what}**, from the measured facts above."
