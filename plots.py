@@ -20,7 +20,7 @@ from cli import ArgumentParser, run_cli
 from recipes import RECIPES
 from run_tables import (best_model, confusion_counts, group_of, quick_look_note, runs_in,
                         weights_label)
-from runrecord import Run, predates_test_curve
+from runrecord import Run, predates_test_curve, sample_std
 from runs import ensure_output_dir
 
 
@@ -134,7 +134,8 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
 
 def _plot_split(ax, group: Sequence[Run], key: str, style: str, color: str,
                 label: str) -> None:
-    """One split's curve of a run, or of several seeds their mean ± std check by check (runs
+    """One split's curve of a run, or of several seeds their mean ± sample standard deviation
+    check by check (runs
     that stopped early drop out); a legend entry alone when no run recorded it."""
     longest = max(group, key=lambda r: len(r.history))
     xs, mean, std = [], [], []
@@ -144,14 +145,14 @@ def _plot_split(ax, group: Sequence[Run], key: str, style: str, color: str,
         if values:
             xs.append(h["epoch"])
             mean.append(float(np.mean(values)))
-            std.append(float(np.std(values)))
+            std.append(sample_std(values))
     if not xs:
         if key.startswith("test"):
             ax.plot([], [], style, color=color, label=label.split(": ")[0] + ": "
                     + NO_TEST_CURVE.format(predates=predates_test_curve(len(group))))
         return
     if len(group) > 1:
-        label += f" (mean of {len(group)} seeds, band ±1 std)"
+        label += f" (mean of {len(group)} seeds, band ±1 sample std)"
     ax.plot(xs, mean, style, color=color, label=label)
     if len(group) > 1:
         mean_a, std_a = np.array(mean), np.array(std)

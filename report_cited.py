@@ -20,6 +20,7 @@ from utils import format_duration
 
 LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "model22",
                                                         "resnet18"))
+MODEL21_10EP, MODEL22_10EP = RECIPES["model21-10ep"], RECIPES["model22-10ep"]
 
 
 # ================================================================================================
@@ -50,6 +51,12 @@ CITED = {
                    "# S = 0, 1, 2, each in a folder of its own",
         "also": ["python task2_models.py --model 2.2 --patience 0 --data-dir DATA --no-progress"],
     },
+    **{recipe.run_name: {
+        "label": recipe.title,
+        "files": [f"cpu-2026-12-06/{recipe.run_name}_seed*.json"],
+        "command": f"python task2_models.py --recipe 10-epoch --model {recipe.choice} "
+                   "--seeds 3 --data-dir DATA --no-progress",
+    } for recipe in (MODEL21_10EP, MODEL22_10EP)},
     RESNET.run_name: {
         "label": RESNET.title,
         "files": [],

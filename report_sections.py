@@ -289,7 +289,11 @@ def _per_class(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) ->
     if not shown:
         return lines + ["No cited run is in the results folder.", ""]
     runs = {short(n): g for n, g in shown.items()}
-    lines += [PER_CLASS, "", per_class_data(runs, CLASSES), "",
+    counts = sorted({r.data.get("n_test") for g in shown.values() for r in g.runs
+                     if r.data.get("n_test")})
+    n_test = (" or ".join(f"{n:,}" for n in counts) if counts else "")
+    lines += [PER_CLASS.format(n_test=n_test).replace("on the  test", "on the test"), "",
+              per_class_data(runs, CLASSES), "",
               confused_data(runs, CLASSES, "Most confused (true -> predicted)"), ""]
     for name, group in shown.items():
         figure, label = confusion_figure(group), short(name)

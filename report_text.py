@@ -115,9 +115,9 @@ ITEMS = [  # (item, what the handout asks)
     ("3f", "at least 10 activations of the last convolution layer, the image beside them"),
     ("3g", "the weights of the first convolution layer"),
 ]
-PER_CLASS = ("Per-class accuracy on the 10,000 test images (best checkpoint; several seeds: "
-             "mean ± std). '-': the run file has no per-class data (runs made before the "
-             "Trainer recorded it, or still running).")
+PER_CLASS = ("Per-class accuracy on the {n_test} test images (best checkpoint; several seeds: "
+             "mean ± sample standard deviation). '-': the run file has no per-class data (runs "
+             "made before the Trainer recorded it, or still running).")
 CORRECTIONS = [
     "Curves are drawn against epochs (two checks an epoch), not the check index, so the "
     "report's warning that its x-axis was not epochs no longer applies.",

@@ -108,7 +108,7 @@ MARKS = [(re.compile(r"\*\*(\S(?:.*?\S)?)\*\*"), "textbf"),
          (re.compile(r"(?<![\w*])\*(\S(?:.*?\S)?)\*(?![\w*])"), "emph")]
 
 
-LINE_CHARS = 88  # about how many characters of \small text an A4 line with 2 cm margins holds
+LINE_CHARS = 88  # about how many characters of small text an A4 line with 2 cm margins holds
 
 
 def column_widths(table: Table) -> list[float] | None:
@@ -135,7 +135,7 @@ def column_widths(table: Table) -> list[float] | None:
 
 
 def to_latex(table: Table, *, label: str = "") -> str:
-    """A booktabs `longtable` in \small type (it may break across pages; its header repeats):
+    r"""A booktabs `longtable` in \small type (it may break across pages; its header repeats):
     numeric columns right-aligned, text columns left; when the table would be wider than the
     line, its columns become paragraph columns that wrap, sized by `column_widths`: the text
     keeps its size, nothing is scaled down."""

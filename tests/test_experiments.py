@@ -191,7 +191,7 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
 
     monkeypatch.setattr(runner, "fit", spy)
     args = exp.get_args_parser().parse_args(_command(tiny_data, tmp_path)[1:] + [
-        "--only", "lenet", "lenet-l2", "lenet-xavier", "--seeds", "2"])
+        "--only", "lenet", "lenet-l2", "lenet-xavier", "--seeds", "2", "--parallel", "1"])
     exp.main(args)
     for seed in (0, 1):
         base = seen[f"lenet_seed{seed}"]

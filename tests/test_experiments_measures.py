@@ -69,10 +69,7 @@ def test_the_scan_finds_a_default_ddof_std():
 
 @pytest.mark.parametrize("path", sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")]),
                          ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_no_module_computes_another_standard_deviation(path, request):
-    if path.name == "plots.py":  # its ±1 std band of the curves is its owner's to change
-        request.applymarker(pytest.mark.xfail(strict=True, reason="plots.py's band uses "
-                                                                   "np.std's default ddof"))
+def test_no_module_computes_another_standard_deviation(path):
     assert std_calls(path.read_text()) == []
 
 
