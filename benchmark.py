@@ -39,14 +39,16 @@ import torch
 import task1_lenet
 import task2_models
 import task3_resnet
-from architecture import parameter_table
-from cli import (ArgumentParser, UserError, add_device_args, non_negative_int, positive_int,
-                 run_cli)
-from dataloaders import NORMALIZATIONS, Normalize, TensorBatches, read_cifar10
-from recipes import RECIPES
-from runner import Job, make_optimizer, make_schedule
-from runs import atomic_write_json, ensure_output_dir
-from steps import GraphedStep, make_step
+from dataloaders import read_cifar10
+from training.architecture import parameter_table
+from training.batches import NORMALIZATIONS, Normalize, TensorBatches
+from training.cli import (ArgumentParser, add_debug_arg, add_device_args, non_negative_int,
+                          positive_int, run_cli)
+from training.errors import UserError
+from training.jobs import Job, make_optimizer, make_schedule
+from training.recipes import RECIPES
+from training.steps import GraphedStep, make_step
+from training.storage import atomic_write_json, ensure_output_dir
 from utils import Hardware, environment, resolve_hardware, seed_everything
 
 
@@ -285,7 +287,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "(default: plots/benchmark.json)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no tqdm progress bar while decoding --data-dir")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

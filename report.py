@@ -6,13 +6,15 @@ trained or guessed), beside the original 2019 student report's numbers.
     python report.py --own-runs                       # your runs in plots/ -> plots/REPORT.md
     python report.py --own-runs --results DIR         # the runs a task script wrote to DIR
 
-One layout, one code path; this file is the command line, and the report's rooms are
-report_cited.py (which runs, and why), report_tables.py and report_figures.py, report_text.py
-(the words) and report_sections.py (the handout item by item), with report_latex.py and
-tables.py for the two formats. Which runs a REPORT.md shows is a table of specs, one per model:
-by default `CITED` in report_cited.py (the committed evidence: glob patterns relative to
---results, several files being seeds of one model, and the command that made them, checked
-against the command each run recorded); with `--own-runs` `TASK_OUTPUT_RUNS` (the runs the task scripts wrote
+One layout, one code path; this file is the command line, which hands the report the task
+scripts' models (for the tables of their layers), and the report itself is the `reporting`
+package: reporting/cited.py (which runs, and why), results.py and architecture.py (its
+tables), figures.py, words.py (the words) and sections.py (the handout item by item, with
+its figures), with render.py for the two formats. Which runs a REPORT.md shows is a table of
+specs, one per model: by default `CITED` in reporting/cited.py (the committed evidence: glob
+patterns relative to --results, several files being seeds of one model, and the command that
+made them, checked against the command each run recorded); with `--own-runs`
+`TASK_OUTPUT_RUNS` (the runs the task scripts wrote
 under their own names, each shown with the command it recorded). What else differs from run
 to run is read from the run files: the data source (its kind and the data cache's key),
 device, precision, torch version, date, command and training time, and whether a run was a
@@ -28,14 +30,40 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli import ArgumentParser, UserError, add_best_model_arg, run_cli
-from recipes import task2_label
-from report_cited import CITED, DEFAULT_RESULTS, EVIDENCE_DIR, TASK_OUTPUT_RUNS, load_groups
-from report_figures import draw_figures
-from report_latex import TitleBlock, compile_pdf, to_latex_text, to_markdown_text
-from report_sections import report_blocks
-from report_tables import readme_table
-from runs import atomic_write_text
+import torch.nn as nn
+
+import task2_models
+from reporting import sections
+from reporting.cited import CITED, DEFAULT_RESULTS, EVIDENCE_DIR, TASK_OUTPUT_RUNS, load_groups
+from reporting.render import TitleBlock, compile_pdf, to_latex_text, to_markdown_text
+from reporting.results import readme_table
+from reporting.sections import draw_figures
+from task1_lenet import LeNet
+from training.cli import ArgumentParser, add_best_model_arg, add_debug_arg, run_cli
+from training.errors import UserError
+from training.recipes import RECIPES, task2_label
+from training.record import Run
+from training.storage import atomic_write_text
+
+
+def model_of(label: str, run: Run | None) -> nn.Module:
+    """The model a run of the recipe labelled `label` trained (None: no run; the default
+    model), for the report's tables of its parameters and layers (1c, 2a): LeNet, or a Task 2
+    model rebuilt from the flags its run recorded."""
+    if label == RECIPES["lenet"].label:
+        return LeNet()
+    return task2_models.model_of(label, run)
+
+
+def report_blocks(results: Path, *args, **kwargs) -> tuple[list, list[str]]:
+    """`reporting.sections.report_blocks` with this project's models."""
+    return sections.report_blocks(results, *args, model_of=model_of, **kwargs)
+
+
+def build_report(results: Path, *args, **kwargs) -> tuple[str, list[str]]:
+    """`reporting.sections.build_report` with this project's models: REPORT.md's text and the
+    list of missing runs."""
+    return sections.build_report(results, *args, model_of=model_of, **kwargs)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -67,7 +95,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "compile it where latexmk or pdflatex is installed)")
     parser.add_argument("--readme-table", action="store_true",
                         help="print README's results table (from the cited runs) and stop")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

@@ -64,15 +64,16 @@ import task1_lenet
 import task2_models
 import task3_resnet
 import task3_visualisation
-from cli import (ArgumentParser, Interrupted, UserError, add_best_model_arg, add_data_arg,
-                 add_device_args, positive_int, run_cli)
-from run_tables import quick_look_note, ten_epoch_line
-from recipes import RECIPES, TASK2, TASK2_10EP
-from report_cited import TASK_OUTPUT_RUNS, load_groups, runs_of
-from report_tables import summary_rows, summary_text
-from runner import seed_runs
-from runs import atomic_write_json, ensure_output_dir, find_runs, load_run
-from utils import format_duration
+from reporting.cited import TASK_OUTPUT_RUNS, load_groups
+from reporting.results import summary_rows, summary_text, ten_epoch_line
+from training.checks import format_duration
+from training.cli import (ArgumentParser, add_best_model_arg, add_data_arg, add_debug_arg,
+                          add_device_args, positive_int, run_cli)
+from training.errors import Interrupted, UserError
+from training.jobs import seed_runs
+from training.recipes import RECIPES, TASK2, TASK2_10EP
+from training.record import Run, quick_look_note
+from training.storage import atomic_write_json, ensure_output_dir, find_runs
 
 DEFAULT_OUTPUT_DIR = "plots"
 RECORD = "run_all.json"  # the command and flags of the assignment in its output folder
@@ -176,8 +177,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="do not measure the test split at every check (faster; the "
                              "handout's figures then lack their test curves)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks of errors (in every step too)")
+    add_debug_arg(parser, "show tracebacks of errors (in every step too)")
     return parser
 
 
@@ -250,7 +250,7 @@ def step_runs(key: str, task_args: argparse.Namespace) -> list[Path]:
 def finished(paths: list[Path]) -> bool:
     def done(path: Path) -> bool:
         try:
-            return load_run(path).get("final") is not None
+            return Run.load(path).finished
         except UserError:
             return False
     return bool(paths) and all(done(p) for p in paths)
@@ -269,11 +269,10 @@ def report_line(out: Path) -> str:
 def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, dict]:
     """The summary: report.py's table of the runs in `out` (what REPORT.md shows), fixed
     width, and its numbers. A quick look (a run on a --subset, or for fewer epochs than its
-    task's default: plots.quick_look) says so in its row."""
-    loaded = load_groups(out, TASK_OUTPUT_RUNS)
-    groups = runs_of(loaded)
+    task's default: `training.record.Run.quick_look`) says so in its row."""
+    groups = load_groups(out, TASK_OUTPUT_RUNS)
     why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
-    rows = summary_rows(TASK_OUTPUT_RUNS, loaded, why)
+    rows = summary_rows(TASK_OUTPUT_RUNS, groups, why)
     lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
              "2019 report's (original CIFAR-10)"]
     if any(quick_look_note(g) for g in groups.values() if g):
@@ -289,8 +288,8 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     lines += ["", "steps: " + ", ".join(f"{steps[k]['name']} {format_duration(d['seconds'])}"
                                         for k, d in done.items())]
     lines += [f"figures, tables and runs: {out}/", report_line(out)]
-    numbers = {recipe.label: {"ours": [r["final"]["test"]["accuracy"] for r in
-                                       groups.get(recipe.run_name, []) if r.get("final")] or None,
+    numbers = {recipe.label: {"ours": [r.accuracy("test") for r in
+                                       groups.get(recipe.run_name, []) if r.finished] or None,
                               "report": (recipe.original.get("test") or {}).get("accuracy"),
                               "quick_look": quick_look_note(groups.get(recipe.run_name, []))}
                for recipe in RECIPES.values()}

@@ -19,8 +19,9 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from cli import ArgumentParser, UserError, run_cli
-from runs import atomic_write
+from training.cli import ArgumentParser, add_debug_arg, run_cli
+from training.errors import UserError
+from training.storage import atomic_write
 
 PROJECT_DIR = Path(__file__).resolve().parent
 TOP = "tdt4265-a3"  # the folder the ZIP unpacks into
@@ -92,7 +93,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=None, metavar="FILE",
                         help="the ZIP to write (default: submission.zip in --runs)")
     parser.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

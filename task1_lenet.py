@@ -29,13 +29,15 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from architecture import architecture_table, format_parameter_table, xavier_init_
-from cli import ArgumentParser, add_common_args, run_cli
-from plots import draw_task1
-from run_tables import training_details
-from recipes import RECIPES
-from runner import Job, run_jobs, seed_runs
-from runs import atomic_write_text, ensure_output_dir, load_run
+from reporting.architecture import architecture_table, format_parameter_table, training_details
+from reporting.figures import draw_task1
+from task2_models import xavier_init_
+from trainer import run_jobs
+from training.cli import ArgumentParser, add_common_args, run_cli
+from training.jobs import Job, seed_runs
+from training.recipes import RECIPES
+from training.record import Run
+from training.storage import atomic_write_text, ensure_output_dir
 
 RECIPE = RECIPES["lenet"]  # SGD, lr 0.05, batch 64, 10 epochs, the best val_loss checkpoint
 
@@ -116,11 +118,11 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     run_jsons = [out / f"{args.run_name}{suffix}.json" for _, suffix in seed_runs(args)]
 
     def draw(_run=None):
-        runs = [load_run(p) for p in run_jsons if p.is_file()]
+        runs = [Run.load(p) for p in run_jsons if p.is_file()]
         return draw_task1(runs, out) if runs else []
 
     runs = run_jobs(args, jobs(args), on_check=draw)
-    details = training_details([load_run(p) for p in run_jsons])
+    details = training_details([Run.load(p) for p in run_jsons])
     print(f"LeNet: training details\n{details}")
     architecture = out / "task1_architecture.md"
     atomic_write_text(architecture, f"## LeNet: layers\n\n{architecture_table(LeNet())}\n"

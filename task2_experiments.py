@@ -18,7 +18,7 @@ Each run is an ordinary run file, `<output-dir>/experiments/<variant>_seed<k>.js
 validation split as in the model's recipe, never by the test split. A finished run is not
 trained again; an interrupted one continues with --resume. Each variant is compared with
 its baseline of the same seed (the same split, batch order and, where the layers allow,
-initialization): see comparison.py for the measures, the paired intervals and the verdicts.
+initialization): see reporting/task2e.py for the measures, the paired intervals and the verdicts.
 
 Commands:
 
@@ -45,18 +45,23 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from architecture import parameter_table
-from comparison import write_experiment_tables
-from cli import (ArgumentParser, TrainingDiverged, UserError, add_data_arg, add_device_args,
-                 positive_int, run_cli)
-from recipes import RECIPES
-from runner import Job, make_optimizer, run_jobs
-from runs import ensure_output_dir, load_run
+from reporting.render import to_latex, to_markdown
+from reporting.task2e import draw_gains, experiment_tables
 from task1_lenet import LeNet
 from task2_models import Model21, Model22
-from utils import format_duration, get_device, resolve_hardware
+from trainer import run_jobs
+from training.architecture import parameter_table
+from training.checks import format_duration
+from training.cli import (ArgumentParser, add_data_arg, add_debug_arg, add_device_args,
+                          positive_int, run_cli)
+from training.errors import TrainingDiverged, UserError
+from training.jobs import Job, make_optimizer
+from training.recipes import BAR_EPOCHS, RECIPES
+from training.record import Run
+from training.storage import atomic_write_text, ensure_output_dir
+from utils import get_device, resolve_hardware
 
-EPOCHS = 10          # the handout's budget: "at least 75 % ... within 10 epochs"
+EPOCHS = BAR_EPOCHS  # the handout's budget: "at least 75 % ... within 10 epochs"
 L2 = 5e-4            # the weight decay of the standard CIFAR recipes (He et al. 2016; torchvision)
 DROPOUT = 0.5        # Srivastava et al. (2014): p = 0.5 before the dense layers
 MODEL_CLASSES = {"lenet": LeNet, "model21": Model21, "model22": Model22}
@@ -147,8 +152,8 @@ def run_state(folder: Path, name: str) -> str:
     checkpoint to resume) or 'new'."""
     json_path, ckpt = folder / f"{name}.json", folder / f"{name}.pt"
     if json_path.is_file():
-        run = load_run(json_path)
-        if run.get("final") is not None and run.get("status") in (
+        run = Run.load(json_path)
+        if run.finished and run.status in (
                 "finished", "early_stopped", "diverged"):
             return "done"
     return "interrupted" if ckpt.is_file() else "new"
@@ -157,7 +162,7 @@ def run_state(folder: Path, name: str) -> str:
 def remaining(folder: Path, name: str, epochs: int) -> float:
     """The share of a run's epochs still to train (1 for a new run)."""
     path = folder / f"{name}.json"
-    history = load_run(path).get("history") if path.is_file() else None
+    history = Run.load(path).history if path.is_file() else None
     return max(0.0, 1 - history[-1]["epoch"] / epochs) if history else 1.0
 
 
@@ -209,7 +214,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true",
                    help="continue interrupted runs from their checkpoints")
     g.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
-    g.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(g)
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--recorded-command", default=None, help=argparse.SUPPRESS)
     return parser
@@ -424,13 +429,31 @@ def main(args: argparse.Namespace) -> None:
 
 
 def write_tables(args) -> None:
-    """The comparison tables and figure from every run in the folder (comparison.py)."""
+    """The comparison tables and figure from every run in the folder (reporting/task2e.py)."""
     folder = experiments_dir(args.output_dir)
     if not folder.is_dir():
         raise UserError(f"{folder} does not exist: no experiments to tabulate; train them "
                         "first: python task2_experiments.py")
     write_experiment_tables(folder)
 
+
+
+def write_experiment_tables(folder: Path | str) -> list[Path]:
+    """experiments.md and experiments.tex (the tables) and experiments_gain.png/.pdf in
+    `folder`; prints the Markdown."""
+    folder = Path(folder)
+    tables, runs, variants = experiment_tables(folder)
+    if not runs:
+        print(f"no finished experiment runs in {folder} yet: no tables")
+        return []
+    markdown = "\n".join(to_markdown(t) for t in tables)
+    written = [folder / "experiments.md", folder / "experiments.tex"]
+    atomic_write_text(written[0], markdown)
+    atomic_write_text(written[1], "\n".join(to_latex(t) for t in tables))
+    written += draw_gains(runs, variants, folder / "experiments_gain")
+    print(markdown)
+    print("wrote " + ", ".join(map(str, written)))
+    return written
 
 if __name__ == "__main__":
     run_cli(main, get_args_parser())

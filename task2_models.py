@@ -41,14 +41,18 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from architecture import architecture_table, xavier_init_
-from cli import ArgumentParser, UserError, add_best_model_arg, add_common_args, run_cli
-from plots import draw_task2
-from run_tables import final_table, ten_epoch_line, training_details
-from recipes import TASK2, TASK2_FAMILIES, task2_label
-from runner import Job, run_jobs
-from runs import atomic_write_text, ensure_output_dir, find_runs, load_run
-from utils import format_duration
+from reporting.architecture import architecture_table, training_details
+from reporting.figures import draw_task2
+from reporting.render import to_markdown
+from reporting.results import bar_data, final_table, ten_epoch_line
+from trainer import run_jobs
+from training.checks import format_duration
+from training.cli import ArgumentParser, add_best_model_arg, add_common_args, run_cli
+from training.errors import UserError
+from training.jobs import Job
+from training.recipes import TASK2, TASK2_FAMILIES, task2_label
+from training.record import Run
+from training.storage import atomic_write_text, ensure_output_dir, find_runs
 
 RECIPE_CHOICES = tuple(TASK2_FAMILIES)  # --recipe: report (the default), 10-epoch
 
@@ -57,6 +61,16 @@ def models_of(family: str) -> dict:
     """The two models of `family` (--recipe) by their --model value: their recipes
     (recipes.py; why the report's stop as they do: README, "Stopping")."""
     return {recipe.choice: recipe for recipe in TASK2_FAMILIES[family]}
+
+
+def xavier_init_(model: torch.nn.Module) -> torch.nn.Module:
+    """Xavier-uniform convolution weights and zero convolution biases; nothing else."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    return model
 
 
 def conv_relu_bn(in_ch: int, out_ch: int, kernel_size: int, dropout: float = 0.0) -> list:
@@ -185,10 +199,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def model_of(label: str, run: dict) -> nn.Module:
+def model_of(label: str, run: Run | None) -> nn.Module:
     """The model (`label`: Model 2.1 or 2.2, of either recipe) a run trained, rebuilt from
-    the flags it recorded (for the 2a table)."""
-    flags = (run.get("config") or {}).get("args") or {}
+    the flags it recorded (for the 2a table; without a run, the default flags')."""
+    flags = run.args if run is not None else {}
     choice = next(r.choice for recipes in TASK2_FAMILIES.values() for r in recipes
                   if r.label == label)
     return build_model(choice, argparse.Namespace(kernel_size=flags.get("kernel_size", 3),
@@ -196,14 +210,14 @@ def model_of(label: str, run: dict) -> nn.Module:
                                                   dropout=flags.get("dropout", 0.5)))
 
 
-def task2_runs(out: Path, suffix: str = "", family: str = "report") -> dict:
-    """{label: run, or its seeds} of the Task 2 runs of `family`'s recipes in `out`."""
+def task2_runs(out: Path, suffix: str = "", family: str = "report") -> dict[str, list[Run]]:
+    """{label: its runs (one, or one per seed)} of the Task 2 runs of `family`'s recipes in
+    `out`."""
     runs = {}
     for recipe in TASK2_FAMILIES[family]:
         paths = find_runs(out, f"{recipe.run_name}{suffix}")  # one run, or one per seed
         if paths:
-            group = [load_run(p) for p in paths]
-            runs[recipe.label] = group if len(group) > 1 else group[0]
+            runs[recipe.label] = [Run.load(p) for p in paths]
     return runs
 
 
@@ -227,33 +241,20 @@ def write_outputs(out: Path, suffix: str = "", best: str | None = None,
     figures = draw_task2(runs, out, suffix, best, prefix=prefix)
     text, markdown = final_table(runs, {r.label: r.original for r in recipes
                                         if r.label in runs and r.original})
-    lines = ["Task 2b: best checkpoint of each model on the test, validation and training",
-             "splits. '(report)' rows: the original report (original CIFAR-10 data; its train",
-             "columns are unreliable).", "",
-             *(f"- {ten_epoch_line(label, group)}" for label, group in runs.items()), ""]
-    for label, group in runs.items():
-        for run in group if isinstance(group, list) else [group]:
-            cfg = run.get("config", {})
-            best_epoch = (run.get("final") or {}).get("best_epoch")
-            lines.append(f"- {label} (seed {cfg.get('seed', cfg.get('args', {}).get('seed', '?'))}): "
-                         f"{run.get('status')}, best check at epoch "
-                         f"{'-' if best_epoch is None else f'{best_epoch:.2f}'} by "
-                         f"{cfg.get('stop_metric', '?')}, "
-                         f"{format_duration(run.get('timings', {}).get('train_s', 0))} on "
-                         f"{cfg.get('device', '?')} ({cfg.get('precision', '?')}), data: "
-                         f"{cfg.get('data', {}).get('kind', '?')}; `{cfg.get('command', '')}`")
+    caption = ("Task 2b: best checkpoint of each model on the test, validation and training "
+               "splits. '(report)' rows: the original report (original CIFAR-10 data; its train "
+               "columns are unreliable).")
+    runs_table = (f"Each run's command, device, data, date and time: `python report.py "
+                  f"--own-runs --results {out}` (its runs table).")
     table = out / f"{prefix}{suffix}_table.md"
     architecture = out / f"{prefix}{suffix}_architecture.md"
-    atomic_write_text(table, markdown + "\n" + "\n".join(lines) + "\n")
+    atomic_write_text(table, "\n".join([markdown, caption, "", to_markdown(bar_data(runs)),
+                                         runs_table]) + "\n")
     atomic_write_text(architecture, "".join(
-        f"## {label}: layers (2a)\n\n{architecture_table(model_of(label, _first(group)))}\n"
+        f"## {label}: layers (2a)\n\n{architecture_table(model_of(label, group[0]))}\n"
         f"## {label}: training details (2a)\n\n{training_details(group)}\n"
         for label, group in runs.items()))
     return figures + [table, architecture], text
-
-
-def _first(group):
-    return group[0] if isinstance(group, list) else group
 
 
 def jobs(args: argparse.Namespace) -> list[Job]:
@@ -303,7 +304,7 @@ def main(args: argparse.Namespace) -> dict[str, dict]:
     for label, group in task2_runs(out, args.run_suffix, family).items():
         print(f"{ten_epoch_line(label, group)}\n{label}: training details (2a)\n"
               f"{training_details(group)}")
-    total = sum(r["timings"]["train_s"] for r in runs.values())
+    total = sum(run["timings"]["train_s"] for run in runs.values())
     print(f"wrote {', '.join(map(str, paths))}; training took {format_duration(total)}")
     return runs
 

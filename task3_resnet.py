@@ -29,13 +29,16 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from cli import (ArgumentParser, UserError, add_best_model_arg, add_common_args, positive_int,
-                 run_cli)
-from plots import COMPARISON_FIGURE, draw_task3, draw_task3d
-from run_tables import weights_label
-from recipes import RECIPES, TASK2, task2_label
-from runner import Job, run_jobs
-from runs import file_sha256, find_runs, load_run
+from reporting.figures import draw_task3, draw_task3d
+from reporting.words import COMPARISON_FIGURE
+from trainer import run_jobs
+from training.cli import (ArgumentParser, add_best_model_arg, add_common_args, positive_int,
+                          run_cli)
+from training.errors import UserError
+from training.jobs import Job
+from training.recipes import RECIPES, TASK2, task2_label
+from training.record import Run, weights_label
+from training.storage import file_sha256, find_runs
 
 RECIPE = RECIPES["resnet18"]  # Adam, lr 5e-4, batch 32, 5 epochs, early stop: val loss, 4 checks
 RUN_NAME = RECIPE.run_name
@@ -234,9 +237,9 @@ def write_figures(out: Path, run_name: str = RUN_NAME, note_missing: bool = True
     if not run_jsons:
         raise UserError(f"no ResNet18 run at {out / (run_name + '.json')}; train it first: "
                         "python task3_resnet.py")
-    resnet = [load_run(p) for p in run_jsons]
+    resnet = [Run.load(p) for p in run_jsons]
     paths = draw_task3(resnet, out)
-    task2 = {r.label: [load_run(p) for p in find_runs(out, r.run_name)] for r in TASK2}
+    task2 = {r.label: [Run.load(p) for p in find_runs(out, r.run_name)] for r in TASK2}
     task2 = {label: runs for label, runs in task2.items() if runs}
     if best is not None and best not in task2:
         raise UserError(f"--best-model: {best} has no run in {out}; train it first "

@@ -40,14 +40,16 @@ import torch
 import torch.nn as nn
 from torchvision.utils import make_grid
 
-from cli import ArgumentParser, UserError, add_device_arg, non_negative_int, run_cli
-from dataloaders import CLASSES, NORMALIZATIONS, Normalize, read_cifar10
-from plots import pyplot, save_figure
-from run_tables import weights_label
-from runs import ensure_output_dir, find_runs, load_run, read_checkpoint
+from reporting.figures import pyplot, save_figure
 from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
                           load_resnet18_weights)
+from training.batches import CLASSES, NORMALIZATIONS, Normalize
+from training.cli import ArgumentParser, add_debug_arg, add_device_arg, non_negative_int, run_cli
+from training.errors import UserError
+from training.record import Run, weights_label
+from training.storage import ensure_output_dir, find_runs, read_checkpoint
 from utils import get_device
+from dataloaders import read_cifar10
 
 FIGURES = {"3e": "task3e_first_layer_activations.png", "3f": "task3f_last_layer_activations.png",
            "3g": "task3g_first_layer_filters.png"}
@@ -66,7 +68,7 @@ def num_maps_type(text: str) -> int:
 
 def _recorded_seed(run_json: Path) -> int | None:
     try:
-        return (load_run(run_json).get("config") or {}).get("seed")
+        return Run.load(run_json).seed
     except UserError:
         return None
 
@@ -236,7 +238,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "(default: plots)")
     add_device_arg(parser)
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

@@ -1,90 +1,75 @@
-"""The one training loop every task uses.
+"""The one training loop every task uses, and what every task script does with it.
 
-`Trainer` takes a model, its optimizer, iterables of (images, labels) batches and a step
-(`steps.Step`: eager or graphed, any precision; eager by default). Twice an epoch (every
-`len(train) // 2` steps) it records the mean training loss since the last check, the loss
-and accuracy on a fixed subset of the training split, validation loss and accuracy, and test
-loss and accuracy (`test_curve`; never used to choose anything); it keeps the best weights
-(lowest validation loss by default) and stops after `patience` checks without a new best.
-At the end the best weights are evaluated on the whole training, validation and test splits
-(the test split also per class).
+`Trainer` takes a model, its optimizer, its step (`training.steps.Step`: eager or graphed, any
+precision), the batches of each split (`training.batches.Splits`) and the loop's `Settings`.
+Twice an epoch (every `len(train) // 2` steps) it records the mean training loss since the
+last check, the loss and accuracy on a fixed subset of the training split, validation loss
+and accuracy, and test loss and accuracy (`test_curve`; never used to choose anything); it
+keeps the best weights (lowest validation loss by default) and stops after `patience` checks
+without a new best. At the end the best weights are evaluated on the whole training,
+validation and test splits (the test split also per class).
 
-After every check the run is saved (`runs.RunStore`: the JSON and a checkpoint, atomically),
-so that `--resume` continues a run that was interrupted or killed, losing at most one check
-interval. Ctrl-C stops at the next step and saves; a non-finite loss stops training. Failures
-are raised as the typed errors of `cli` (`TrainingInterrupted`, `TrainingDiverged`,
-`OutOfMemory`), which the command line words for the user.
+After every check the run is saved (`training.storage.RunStore`: the JSON and a checkpoint,
+atomically), so that `--resume` continues a run that was interrupted or killed, losing at most
+one check interval. Ctrl-C stops at the next step and saves; a non-finite loss stops training.
+Failures are raised as the typed errors of `training.errors` (`TrainingInterrupted`,
+`TrainingDiverged`, `OutOfMemory`), which the command line words for the user.
 
-The loop never imports `dataloaders`: batches only need `len()` and iteration, and
-optionally `set_epoch(e)` and what the step asks of them (`iter_from(k)` for an exact
-mid-epoch resume; a graphed step: `iter_indices_from(k)` and `gather(index)`).
+The loop itself reads no data: batches only need `len()` and iteration, and optionally
+`set_epoch(e)` and what the step asks of them (`iter_from(k)` for an exact mid-epoch resume;
+a graphed step: `iter_indices_from(k)` and `gather(index)`).
+
+Every task script describes its models as `training.jobs.Job`s and calls `run_jobs(args,
+jobs)`: for each seed and job it loads the data (dataloaders.py), builds the model, its
+optimizer and step, and trains it with a Trainer (`fit`).
 """
 from __future__ import annotations
 
-import math
+import dataclasses
 import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from cli import OutOfMemory, TrainingDiverged, TrainingInterrupted, is_out_of_memory
-from evaluation import Evaluator
-from runs import RunStore
-from steps import Interval, Step, legacy_state, make_step, training_rng_kept
-from utils import format_duration
+from dataloaders import CifarData, load_cifar10
+from training.architecture import parameter_table
+from training.batches import Splits
+from training.checks import EarlyStopping, format_check, format_duration
+from training.errors import (OutOfMemory, TrainingDiverged, TrainingInterrupted, UserError,
+                             is_out_of_memory)
+from training.evaluation import Evaluator
+from training.jobs import (CALLBACK_EVERY_S, RESUMABLE_FLAGS, Job, check_resume,
+                           check_schedule_epochs, make_optimizer, make_schedule, run_names,
+                           seed_runs, throttled)
+from training.steps import Interval, Step, legacy_state, make_step, training_rng_kept
+from training.storage import RunStore, ensure_output_dir, keep_previous_run
+from utils import Hardware, make_config, resolve_hardware, seed_everything
 
-__all__ = ["Trainer", "EarlyStopping", "CtrlC", "TrainingDiverged", "OutOfMemory",
-           "format_check"]
 
-
-class EarlyStopping:
-    """Which check is best by `stop_metric` ('val_loss': lower is better, 'val_accuracy':
-    higher), a copy of its weights, and whether `patience` checks have passed without a new
-    best (0: never)."""
-
-    def __init__(self, stop_metric: str, patience: int):
-        if stop_metric not in ("val_loss", "val_accuracy"):
-            raise ValueError(f"stop_metric must be val_loss or val_accuracy, not {stop_metric}")
-        self.stop_metric, self.patience = stop_metric, patience
-        self.best_check: int | None = None
-        self.best_value: float | None = None
-        self.best_state: dict | None = None  # the best check's weights, on the CPU
-        self.checks_since_best = 0
-
-    def update(self, history: list[dict], model: nn.Module) -> bool:
-        """Judge the last check of `history`; True when it is a new best."""
-        value = history[-1][self.stop_metric]
-        if self.best_value is None or math.isnan(self.best_value):
-            improved = not math.isnan(value)
-        elif self.stop_metric == "val_loss":
-            improved = value < self.best_value
-        else:
-            improved = value > self.best_value
-        if improved:
-            self.best_value, self.best_check, self.checks_since_best = value, len(history) - 1, 0
-            self.best_state = {k: v.detach().to("cpu", copy=True)
-                               for k, v in model.state_dict().items()}
-        else:
-            self.checks_since_best += 1
-        return improved
-
-    @property
-    def stop(self) -> bool:
-        return self.patience > 0 and self.checks_since_best >= self.patience
-
-    def state(self) -> dict:
-        return {"best_check": self.best_check, "best_value": self.best_value,
-                "checks_since_best": self.checks_since_best}
-
-    def load(self, state: dict, best_state: dict | None) -> None:
-        self.best_check, self.best_value = state["best_check"], state["best_value"]
-        self.checks_since_best, self.best_state = state["checks_since_best"], best_state
+@dataclass(frozen=True)
+class Settings:
+    """How the loop runs: `epochs`; where (`device`) and at which precision it evaluates
+    (`autocast_dtype`, the step's; None: fp32); what picks the best check (`stop_metric`) and
+    how many checks without a new best stop it (`patience`, 0: never); `checks_per_epoch`;
+    `test_curve`: measure the test split at every check too (False: only at the end; "last":
+    at the last check too, the last weights); `progress` bars; the flags (config["args"]
+    keys) that --resume may change (`resume_may_differ`, `training.storage.RunStore`)."""
+    epochs: int
+    device: torch.device | str = "cpu"
+    autocast_dtype: torch.dtype | None = None
+    patience: int = 4
+    stop_metric: str = "val_loss"
+    checks_per_epoch: int = 2
+    test_curve: bool | str = True
+    progress: bool = True
+    resume_may_differ: tuple[str, ...] = ()
 
 
 class CtrlC:
@@ -113,39 +98,27 @@ class CtrlC:
 
 
 class Trainer:
-    """Train `model` with `step` on `train` batches, check on `val`, evaluate the best weights
-    at the end.
+    """Train `model` with `step` on `data.train`, check on `data.val`, evaluate the best
+    weights at the end, as `settings` say; the run goes to `run_path`.json and .pt with
+    `config` (what the run records besides). `on_check(run)` follows each check and the end
+    (figures; its failure does not stop training)."""
 
-    `step` (default: the eager step, autocast to `autocast_dtype`, which evaluation uses too);
-    `test_curve`: measure `test` at every check too (False: only at the end; "last": at the
-    last check too, the last weights); `on_check(run)`
-    follows each check and the end (figures; its failure does not stop
-    training); `resume_may_differ`: config["args"] keys that --resume may change
-    (`runs.RunStore`).
-    """
-
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train: Iterable,
-                 val: Iterable, *, epochs: int, device: torch.device, run_path: Path | str,
-                 step: Step | None = None, test: Iterable | None = None,
-                 train_eval: Iterable | None = None, train_full: Iterable | None = None,
-                 patience: int = 4, stop_metric: str = "val_loss",
-                 autocast_dtype: torch.dtype | None = None, config: dict | None = None,
-                 checks_per_epoch: int = 2, progress: bool = True,
-                 test_curve: bool | str = True,
-                 on_check: Callable[[dict], None] | None = None,
-                 resume_may_differ: Iterable[str] = ()):
-        if len(train) == 0:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: Step,
+                 data: Splits, settings: Settings, *, run_path: Path | str,
+                 config: dict | None = None, on_check: Callable[[dict], None] | None = None):
+        if len(data.train) == 0:
             raise ValueError("the training split has no batches")
-        self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
-        self.train_batches, self.val_batches, self.epochs = train, val, epochs
-        self.train_step = step or make_step(model, optimizer, train, self.device, autocast_dtype)
-        self.evaluator = Evaluator(model, self.device, autocast_dtype, val, test, train_eval,
-                                   train_full, test_curve)
-        self.early_stopping = EarlyStopping(stop_metric, patience)
+        self.model, self.optimizer, self.train_step = model, optimizer, step
+        self.settings, self.device = settings, torch.device(settings.device)
+        self.train_batches, self.val_batches, self.epochs = data.train, data.val, settings.epochs
+        self.evaluator = Evaluator(model, self.device, settings.autocast_dtype, data.val,
+                                   data.test, data.train_eval, data.train_full,
+                                   settings.test_curve)
+        self.early_stopping = EarlyStopping(settings.stop_metric, settings.patience)
         self.config = config or {}
-        self.store = RunStore(run_path, self.config, self.device, resume_may_differ)
-        self.check_every = max(1, len(train) // checks_per_epoch)
-        self.progress, self.on_check = progress, on_check
+        self.store = RunStore(run_path, self.config, self.device, settings.resume_may_differ)
+        self.check_every = max(1, len(data.train) // settings.checks_per_epoch)
+        self.progress, self.on_check = settings.progress, on_check
         # Progress: what a resume needs besides the weights and the step's own state.
         self.step = 0  # optimizer steps so far: the one counter
         self.history: list[dict] = []
@@ -330,14 +303,120 @@ class Trainer:
         self.save()
 
 
-def format_check(entry: dict, improved: bool) -> str:
-    """The fixed-width console line of one check ('*': a new best by the stop metric)."""
-    def part(key: str, name: str, width: int = 6) -> str:
-        value = entry.get(key)
-        return f" | {name} {value:{width}.4f}" if value is not None else ""
+def setup_run(args) -> Hardware:
+    """Check that --output-dir is writable (before any training), decide the hardware,
+    seed."""
+    ensure_output_dir(args.output_dir)
+    hardware = resolve_hardware(args)
+    seed_everything(args.seed)
+    return hardware
 
-    return (f"epoch {entry['epoch']:6.2f} | step {entry['step']:7d} | train loss "
-            f"{entry['train_loss']:7.4f} | val loss {entry['val_loss']:7.4f} | val acc "
-            f"{entry['val_accuracy']:6.4f}" + part("train_accuracy", "train acc")
-            + part("test_accuracy", "test acc")
-            + f" | {format_duration(entry['elapsed_s']):>9}" + (" *" if improved else ""))
+
+def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None,
+             loaded: dict[tuple, CifarData] | None = None,
+             callback_every_s: float = CALLBACK_EVERY_S) -> dict[str, dict]:
+    """Train every job for every seed of --seed/--seeds; {run name: run}.
+
+    Each model's initialisation is seeded by itself (not by what ran before it); the data
+    is loaded once per seed, batch size and data options (`loaded`: a dict that keeps it
+    across calls, for a command that calls this once per run). `on_check` (figures,
+    tables) follows a check at most every `callback_every_s` seconds and once at the end;
+    whatever it draws at random is not taken from training (`Trainer.save`), so how often it
+    runs never changes a run.
+    """
+    check_resume(args, run_names(args, jobs))
+    hardware = setup_run(args)
+    runs = {}
+    loaded = {} if loaded is None else loaded
+    for seed, suffix in seed_runs(args):
+        for job in jobs:
+            key = (seed, job.batch_size, tuple(sorted(job.data.items())))
+            if key not in loaded:
+                loaded[key] = load_cifar10(
+                    args.data_dir, job.batch_size, seed=seed, device=hardware.device,
+                    subset=args.subset, channels_last=hardware.channels_last,
+                    eval_batch_size=args.eval_batch_size, progress=not args.no_progress,
+                    **job.data)
+            data = loaded[key]
+            seed_everything(seed)
+            model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
+            optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay,
+                                       job.momentum, job.nesterov)
+            stopping = {"stop_metric": job.stop_metric or args.early_stop_metric,
+                        "patience": args.patience if job.patience is None else job.patience,
+                        "epochs": job.epochs or args.epochs}
+            scheduler = make_schedule(job.schedule, optimizer,
+                                      stopping["epochs"] * len(data.train))
+            extras = {"weight_decay": job.weight_decay, "momentum": job.momentum,
+                      "nesterov": job.nesterov, "schedule": job.schedule,
+                      "augment": job.data.get("augment", False)}
+            config = make_config(args, hardware, data.info, seed=seed,
+                                 parameters=parameter_table(model)[1], optimizer=job.optimizer,
+                                 lr=job.lr, batch_size=job.batch_size, **stopping,
+                                 **{k: v for k, v in extras.items() if v}, **job.config)
+            runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
+                                              run_name=job.run_name + suffix, config=config,
+                                              on_check=on_check, scheduler=scheduler,
+                                              callback_every_s=callback_every_s, **stopping)
+    return runs
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, args,
+        hardware: Hardware, *, run_name: str, config: dict, stop_metric: str, patience: int,
+        epochs: int, on_check: Callable[[dict], None] | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        callback_every_s: float = CALLBACK_EVERY_S) -> dict:
+    """Train `model` on `data` with the common flags in `args` (and `scheduler`, stepped
+    after every step); the run goes to `<args.output_dir>/<run_name>.json/.pt`."""
+    run_path = Path(args.output_dir) / run_name
+    resume = args.resume
+    if resume and not (run_path.parent / f"{run_name}.pt").is_file():
+        # The command had other runs to resume (check_resume); this one had not started yet.
+        print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
+        resume = False
+    if resume and scheduler is not None:
+        check_schedule_epochs(run_path, epochs)
+    if not resume:  # a new run never overwrites an earlier one of the same name
+        kept = keep_previous_run(run_path)
+        if kept is not None:
+            print(f"{run_name}: the earlier run in {run_path.parent} is kept in "
+                  f"{kept.parent}/{kept.name[:-5]}.* (--resume continues a run instead)")
+    if len(data.train) == 0:
+        raise UserError("the training split has no batches; use a larger --subset or a "
+                        "smaller --batch-size", exit_code=2)
+    graphed = hardware.cuda_graphs
+    if graphed and (scheduler is not None or getattr(data.train, "augment", False)):
+        raise UserError("--cuda-graphs on cannot train this recipe: its learning-rate "
+                        "schedule and augmentation change every step, which one captured "
+                        "graph cannot; use --cuda-graphs off (or auto)", exit_code=2)
+    step = make_step(model, optimizer, data.train, hardware.device, hardware.autocast_dtype,
+                     graphed=graphed, scheduler=scheduler)
+    # A grid run (Task 2e's experiments) measures what its comparisons read and no more:
+    # validation at every check, the test split at the last check and at the best weights,
+    # nothing of the training split.
+    grid = getattr(args, "grid_checks", False)
+    splits = dataclasses.replace(data, train_eval=None, train_full=None) if grid else data
+    settings = Settings(epochs, hardware.device, hardware.autocast_dtype, patience, stop_metric,
+                        progress=not args.no_progress,
+                        test_curve="last" if grid else not getattr(args, "no_test_curve", False),
+                        resume_may_differ=RESUMABLE_FLAGS)
+    trainer = Trainer(model, optimizer, step, splits, settings, run_path=run_path,
+                      config=config, on_check=throttled(on_check, callback_every_s))
+    print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
+          + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")
+          + f"; {len(data.train)} batches/epoch, a check every {trainer.check_every} "
+          f"steps, {epochs} epochs, the best checkpoint by {stop_metric}"
+          + (f", early stop after {patience} checks without a new best" if patience
+             else ", no early stopping")
+          + (", CUDA graphs" if hardware.cuda_graphs else "")
+          + (" (resuming)" if resume else ""))
+    run = trainer.train(resume=resume)
+    final = run["final"]
+    print(f"{run_name}: best check at epoch {final.get('best_epoch', float('nan')):.2f} -> "
+          + ", ".join(f"{s} loss {final[s]['loss']:.4f} acc {final[s]['accuracy']:.4f}"
+                      for s in ("train", "val", "test") if s in final)
+          + f" ({format_duration(run['timings']['train_s'])}, {run['status']})")
+    if run.get("loss_scaler"):
+        print(f"{run_name}: the fp16 loss scaler skipped {run['loss_scaler']['skipped_steps']} "
+              f"steps (overflowed gradients); scale now {run['loss_scaler']['scale']:g}")
+    return run

@@ -1,7 +1,7 @@
 """Device, precision, memory format, seeding, environment and run config: the decisions a
 training script makes once at its start and records in every run.
 
-Nothing here imports the rest of the project except the error type (`cli.UserError`).
+Nothing here imports the project except the error type (`training.errors.UserError`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cli import UserError
+from training.errors import UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -246,11 +246,3 @@ def environment() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
-
-
-def format_duration(seconds: float) -> str:
-    """1m05s, or 1h02m05s."""
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

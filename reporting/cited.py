@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from recipes import RECIPES, TASK2, by_run_name
-from report_text import DATA_HOW, KNOWN_SOURCES
-from run_tables import format_mean_std
-from runrecord import Run, RunGroup
-from runs import find_runs
-from utils import format_duration
+from training.recipes import RECIPES, TASK2, by_run_name
+from reporting.words import DATA_HOW, KNOWN_SOURCES
+from training.record import format_mean_std
+from training.record import Run, RunGroup
+from training.storage import find_runs
+from training.checks import format_duration
 
 LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "model22",
                                                         "resnet18"))
@@ -125,11 +125,6 @@ def load_groups(results: Path, cited: dict) -> dict[str, RunGroup]:
             runs.sort(key=lambda run: (run.seed or 0, _seed_order(run.path)))
         groups[name] = RunGroup(name, runs)
     return groups
-
-
-def runs_of(loaded: dict[str, RunGroup]) -> dict[str, list[dict]]:
-    """The run files' contents, for the figures and run tables (which take them as read)."""
-    return {name: [run.raw for run in group] for name, group in loaded.items()}
 
 
 def run_label(results: Path, path: Path) -> str:
@@ -323,15 +318,7 @@ def provenance(group: Sequence[Run]) -> tuple[str, str, str, str]:
     return first.device, first.precision, first.torch_version, wall_cell(group)
 
 
-def one_or_list(group: list[dict]):
-    return group if len(group) > 1 else group[0]
-
-
 # --------------------------------------------------------------------------- figures
-def task2_groups(shown: dict) -> dict[str, list[dict]]:
-    """{label: runs} of the Task 2 models with runs."""
+def task2_groups(shown: dict[str, RunGroup]) -> dict[str, RunGroup]:
+    """{label: its runs} of the Task 2 models with runs."""
     return {r.label: shown[r.run_name] for r in TASK2 if shown.get(r.run_name)}
-
-
-def no_test_curve(group: RunGroup) -> bool:
-    return bool(group) and not group.has_test_curve

@@ -1,14 +1,12 @@
-"""Figures drawn from saved runs (never from a live model; their tables are in
-run_tables.py). Each figure of the
-assignment has one function that draws it, whoever asks (the task scripts as they train,
-report.py from the committed runs): `draw_task1`, `draw_task2`, `draw_task3`, `draw_task3d`,
-`plot_confusion`. A figure can be redrawn without retraining:
-
-    python plots.py plots/task1_lenet.json        # redraws task1_loss.png / task1_accuracy.png
+"""The matplotlib figures, drawn from typed runs (`training.record.Run`; a model's seeds as a
+`RunGroup` or a list of Runs), never from a live model; their tables are in
+`reporting.results`. Each figure of the assignment has one function that draws it, whoever
+asks (the task scripts as they train, report.py from the committed runs): `draw_task1`,
+`draw_task2`, `draw_task3`, `draw_task3d`, `plot_confusion`. `python plots.py RUN.json`
+redraws a run's curves without retraining.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import textwrap
 from pathlib import Path
@@ -16,19 +14,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from cli import ArgumentParser, run_cli
-from recipes import RECIPES
-from run_tables import (best_model, confusion_counts, group_of, quick_look_note, runs_in,
-                        weights_label)
-from runrecord import Run, predates_test_curve, sample_std
-from runs import ensure_output_dir
+from reporting.results import best_model, confusion_counts
+from reporting.words import COMPARISON_FIGURE
+from training.batches import CLASSES
+from training.recipes import RECIPES
+from training.record import Run, mean_std, no_test_curve, quick_look_note, weights_label
+
+Runs = Sequence[Run]  # a model's seeds: a RunGroup, or a list of Runs
 
 
-def _all_runs(runs: dict) -> list[dict]:
-    return [r for value in runs.values() for r in runs_in(value)]
-
-
-def _marked_title(title: str, runs: list[dict]) -> str:
+def _marked_title(title: str, runs: Runs) -> str:
     note = quick_look_note(runs)
     if not note:
         return title
@@ -91,13 +86,13 @@ def _split_name(split: str, metric: str) -> str:
     return {"val": "validation", "test": "test"}[split]
 
 
-def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str = "",
+def plot_runs(runs: dict[str, Runs], metric: str, path: Path | str, title: str = "",
               splits: Iterable[str] = SPLITS) -> Path:
     """Plot `metric` ('loss' or 'accuracy') of each run against epochs: training (dashed),
     validation (solid) and test (dotted) curves, as `splits` asks.
 
-    `runs` maps a legend label to a run dict (as written by the Trainer) or to several seeds
-    of one model (their mean, a ±1 std band). The best checkpoint (the one reported, chosen
+    `runs` maps a legend label to the runs of one model (several seeds: their mean, a ±1
+    sample standard deviation band). The best checkpoint (the one reported, chosen
     on validation) is marked on each validation curve of a single run. A run without a test
     curve (made before checks recorded it) says so in the legend.
     """
@@ -107,7 +102,7 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     marked = False
     for i, (label, run) in enumerate(runs.items()):
-        group, color = runs_in(run), colors[i % len(colors)]
+        group, color = run, colors[i % len(colors)]
         for split in splits:
             _plot_split(ax, group, keys[split], STYLES[split], color,
                         f"{label}: {_split_name(split, metric)}")
@@ -122,7 +117,8 @@ def plot_runs(runs: dict[str, dict], metric: str, path: Path | str, title: str =
     if metric == "accuracy":
         ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.set_title(_marked_title(textwrap.fill(title or ylabel, 95), _all_runs(runs)),
+    ax.set_title(_marked_title(textwrap.fill(title or ylabel, 95),
+                               [r for group in runs.values() for r in group]),
                  fontsize=9)
     if marked:
         ax.plot([], [], "o", color="0.4", markerfacecolor="none",
@@ -143,13 +139,15 @@ def _plot_split(ax, group: Sequence[Run], key: str, style: str, color: str,
         values = [r.history[i][key] for r in group
                   if i < len(r.history) and r.history[i].get(key) is not None]
         if values:
+            centre, spread = mean_std(values)
             xs.append(h["epoch"])
-            mean.append(float(np.mean(values)))
-            std.append(sample_std(values))
+            mean.append(float(centre))
+            std.append(spread)
     if not xs:
-        if key.startswith("test"):
-            ax.plot([], [], style, color=color, label=label.split(": ")[0] + ": "
-                    + NO_TEST_CURVE.format(predates=predates_test_curve(len(group))))
+        why = no_test_curve(group) if key.startswith("test") else None
+        if why:
+            ax.plot([], [], style, color=color,
+                    label=label.split(": ")[0] + ": " + NO_TEST_CURVE.format(predates=why))
         return
     if len(group) > 1:
         label += f" (mean of {len(group)} seeds, band ±1 sample std)"
@@ -172,23 +170,19 @@ def plot_run_files(json_paths: Sequence[Path | str], prefix: str, output_dir: Pa
             for m in ("loss", "accuracy")]
 
 
-def _first(run_or_runs) -> Run | None:
-    return next(iter(runs_in(run_or_runs)), None)
-
-
-def _curves(prefix: str, runs: dict, out: Path | str, heading: str,
+def _curves(prefix: str, runs: dict[str, Runs], out: Path | str, heading: str,
             metrics: Sequence[str] = ("loss", "accuracy")) -> list[Path]:
     return [plot_runs(runs, m, Path(out) / f"{prefix}_{m}.png", title=f"{heading} {m}")
             for m in metrics]
 
 
-def draw_task1(lenet, out: Path | str) -> list[Path]:
+def draw_task1(lenet: Runs, out: Path | str) -> list[Path]:
     """Task 1a/1b: task1_loss.png and task1_accuracy.png of LeNet's run (or seeds)."""
     return _curves(RECIPES["lenet"].figure_prefix, {RECIPES["lenet"].label: lenet}, out,
                    "Task 1: LeNet")
 
 
-def draw_task2(models: dict, out: Path | str, suffix: str = "",
+def draw_task2(models: dict[str, Runs], out: Path | str, suffix: str = "",
                best: str | None = None, prefix: str | None = None) -> list[Path]:
     """Task 2: task2_accuracy.png and task2_loss.png, both models ({label: run or seeds}) on
     one set of axes, and the best model alone (`best_model`; `best`: a label that --best-model
@@ -207,36 +201,33 @@ def draw_task2(models: dict, out: Path | str, suffix: str = "",
     return paths
 
 
-def draw_task3(resnet, out: Path | str) -> list[Path]:
+def draw_task3(resnet: Runs, out: Path | str) -> list[Path]:
     """Task 3b/3c: task3_accuracy.png and task3_loss.png of ResNet18's run (or seeds), the
     weights it started from in the title."""
-    label = weights_label(_first(resnet).config if _first(resnet) else {})
+    label = weights_label(resnet[0].config if resnet else {})
     return _curves(RECIPES["resnet18"].figure_prefix, {RECIPES["resnet18"].label: resnet}, out,
                    f"Task 3: ResNet18 ({label})", ("accuracy", "loss"))
 
 
-COMPARISON_FIGURE = "task3d_loss_comparison.png"
 
 
-def draw_task3d(models: dict, resnet, out: Path | str, best: str | None = None) -> Path:
+def draw_task3d(models: dict[str, Runs], resnet: Runs, out: Path | str, best: str | None = None) -> Path:
     """Task 3d: task3d_loss_comparison.png, the training and validation loss of ResNet18 and
     of the best Task 2 model (`best_model` of `models`), from the saved histories."""
     label, why = best_model(models, best)
-    weights = weights_label(_first(resnet).config if _first(resnet) else {})
+    weights = weights_label(resnet[0].config if resnet else {})
     return plot_runs({RECIPES["resnet18"].label: resnet, label: models[label]}, "loss",
                      Path(out) / COMPARISON_FIGURE, splits=("train", "val"),
                      title=f"Task 3d: loss of ResNet18 ({weights}) and {label}, the best "
                            f"Task 2 model ({why})")
 
 
-def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: str = "",
-                   classes: Sequence[str] | None = None) -> Path:
+def plot_confusion(group: Runs, path: Path | str, title: str = "",
+                   classes: Sequence[str] = CLASSES) -> Path:
     """The test confusion matrix of a run (several seeds of one model: their counts summed,
     as the title says): counts in the cells, colour = the share of the true class (row),
     the diagonal is each class's accuracy. Needs final["test"]["confusion_matrix"]."""
-    if classes is None:
-        from dataloaders import CLASSES as classes
-    counts, n_runs = confusion_counts(run_or_runs)
+    counts, n_runs = confusion_counts(group)
     if counts is None:
         raise ValueError("no run has a test confusion matrix (final['test']"
                          "['confusion_matrix']; runs made before it was recorded have none)")
@@ -245,7 +236,7 @@ def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: 
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float),
                        where=totals > 0)
-    n_total = len(group_of(run_or_runs))
+    n_total = len(group)
     summed = (f"counts summed over {n_runs} seeds" if n_runs == n_total else
               f"counts summed over the {n_runs} of {n_total} runs that recorded them")
     plt = pyplot()
@@ -262,7 +253,7 @@ def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: 
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     accuracy = np.trace(counts) / counts.sum() if counts.sum() else float("nan")
-    head = _marked_title(title or "Test confusion matrix", group_of(run_or_runs))
+    head = _marked_title(title or "Test confusion matrix", group)
     ax.set_title(f"{head}\n(test accuracy {accuracy:.4f}"
                  + (f"; {summed}" if n_runs > 1 or n_runs != n_total else "") + ")",
                  fontsize=10)
@@ -270,35 +261,3 @@ def plot_confusion(run_or_runs: dict | Sequence[dict], path: Path | str, title: 
     bar.set_label("share of the true class (row; square-root scale)")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog="plots.py",
-        description="Redraw <prefix>_loss.png and <prefix>_accuracy.png from saved run JSON "
-                    "files, without retraining (several seeds of one model: a mean ± std band).")
-    parser.add_argument("runs", nargs="+", help="run JSON files (e.g. plots/task1_lenet.json)")
-    parser.add_argument("--prefix", default=None,
-                        help="figure file prefix (default: the first run's 'figure_prefix')")
-    parser.add_argument("--output-dir", default=None,
-                        help="where the figures go (default: beside the first run)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    return parser
-
-
-def main(args: argparse.Namespace) -> list[Path]:
-    first = Run.load(args.runs[0])
-    prefix = args.prefix or first.figure_prefix or Path(args.runs[0]).stem
-    out = ensure_output_dir(args.output_dir or Path(args.runs[0]).parent)
-    paths = plot_run_files(args.runs, prefix, out)
-    for path in paths:
-        print(f"wrote {path}")
-    return paths
-
-
-if __name__ == "__main__":
-    run_cli(main, get_args_parser())
-
-
-if __name__ == "__main__":
-    run_cli(main, get_args_parser())

@@ -1,78 +1,38 @@
-"""Tables and facts from saved runs, as `Table` data (Markdown and LaTeX alike): the final
+"""Tables and facts from runs, as `Table` data (Markdown and LaTeX alike), each taking typed
+runs (`training.record.Run`; a model's seeds as a `RunGroup` or a list of Runs): the final
 numbers beside the original report's (1b, 2b, 3a), the training details (2a, 3a), per-class
 accuracy and the most confused pairs, the handout's 10-epoch bar, the best Task 2 model and
-why, and what makes a run a quick look.
+why; a model's parameters (1c) and layers (2a) from `training.architecture`'s rows; and the
+report's tables of runs: the summary beside the original report (and run_all.py's console
+copy of it), the runs table (command, code version, device, data, date), the other runs in
+the results folder, README's results table.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-import runrecord
-from recipes import BAR_ACCURACY, BAR_EPOCHS, RECIPES
-from runrecord import Run, RunGroup, mean_std, predates_test_curve, spread_note
-from tables import Table, to_markdown
+from reporting.cited import (CITED, RESNET, acc_cell, command_cell, command_differs, data_cell,
+                             dates_cell, is_imagenet, load_groups, no_final, provenance,
+                             run_date, run_label, short, shown_command, shown_groups)
+from reporting.render import Table, to_markdown
+from reporting.words import CHECK_CITATION, RUNS_INTRO, RUNS_WHO
+from training.batches import CLASSES
+from training.errors import UserError
+from training.recipes import BAR_ACCURACY, BAR_EPOCHS, by_run_name
+from training.record import (Run, RunGroup, format_mean_std, predates_test_curve, quick_look_note,
+                             spread_note, weights_file_name)
+
+Runs = Sequence[Run]  # a model's seeds: a RunGroup, or a list of Runs
 
 
-# --------------------------------------------------------------------------- quick looks
-def _typed(run: dict | Run) -> Run:
-    """A run as read from its file (the task scripts hand those) or a Run, as a Run."""
-    if isinstance(run, Run):
-        return run
-    return Run.from_dict(run, Path(f"{(run.get('config') or {}).get('model', 'run')}.json"))
-
-
-def runs_in(run_or_runs) -> list[Run]:
-    """One run or a group of seeds (dicts as read, Runs or a RunGroup) as a list of Runs."""
-    return [_typed(r) for r in group_of(run_or_runs)]
-
-
-def quick_look(run: dict) -> str | None:
-    """What makes a run a quick look, not comparable with the original report ('--subset 300,
-    1 of 10 epochs'), or None (`Run.quick_look`)."""
-    return _typed(run).quick_look
-
-
-def quick_look_note(runs: Iterable[dict]) -> str | None:
-    """'quick look (--subset 300, 1 of 10 epochs)' when any of `runs` is one, else None
-    (runrecord's wording)."""
-    return runrecord.quick_look_note([_typed(r) for r in runs])
-
-
-def format_mean_std(values: Sequence[float | None], digits: int = 3) -> str:
-    """'-' for no value, the value for one, 'mean ± sample standard deviation' for several
-    (runrecord.mean_std; None values skipped)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    mean, std = mean_std(values)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def weights_label(config: dict) -> str:
-    """A short label for figure titles: which weights a ResNet18 run or model started from.
-
-    "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
-    if config.get("pretrained_source") == "imagenet":
-        return "ImageNet weights (IMAGENET1K_V1)"
-    return f"weights: {weights_file_name(config) or '?'}, NOT ImageNet"
-
-
-def weights_file_name(config: dict) -> str:
-    """The file name of the weights a ResNet18 run started from, '' when it recorded none."""
-    weights = config.get("weights_file") or config.get("weights")
-    return Path(str(weights)).name if weights else ""
-
-
-def best_val_accuracy(run_or_runs) -> float | None:
+def best_val_accuracy(group: Runs) -> float | None:
     """The validation accuracy of a model's best checkpoints (mean over its seeds): from the
     final evaluation, else the best check of a run still going."""
     values = []
-    for run in runs_in(run_or_runs):
+    for run in group:
         final = run.accuracy("val")
         checks = [h["val_accuracy"] for h in run.history if h.get("val_accuracy") is not None]
         value = final if final is not None else (max(checks) if checks else None)
@@ -81,7 +41,7 @@ def best_val_accuracy(run_or_runs) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def best_model(models: dict, chosen: str | None = None) -> tuple[str, str]:
+def best_model(models: dict[str, Runs], chosen: str | None = None) -> tuple[str, str]:
     """(label, why) of the Task 2 model that 2c, 2d and 3d show: `chosen` (a label, from
     --best-model), else the one whose best checkpoints have the best validation accuracy.
     `why` says which and by how much, for titles and REPORT.md."""
@@ -97,112 +57,22 @@ def best_model(models: dict, chosen: str | None = None) -> tuple[str, str]:
     return label, why
 
 
-def training_details(run_or_runs) -> str:
-    """`training_data` in Markdown."""
-    return to_markdown(training_data(run_or_runs))
-
-
-def training_data(run_or_runs, title: str = "") -> Table:
-    """Task 2a's (and 3a's) training details of a model, from its run config (several seeds:
-    the first's, with every seed named): a table of everything needed to train it again."""
-    group = runs_in(run_or_runs)
-    config, args, data, model = group[0].config, group[0].args, group[0].data, group[0].model
-
-    recipe = RECIPES.get(model)
-
-    def setting(name, flag=None):  # older runs kept some only among the flags, or not at all
-        for value in (config.get(name), args.get(flag or name),
-                      getattr(recipe, name, None) if name in ("optimizer",) else None):
-            if value is not None:
-                return value
-        return None
-
-    patience, epochs, metric = setting("patience"), setting("epochs"), \
-        setting("stop_metric", "early_stop_metric")
-    lr, batch_size = setting("lr"), setting("batch_size")
-    momentum, decay = config.get("momentum"), config.get("weight_decay")
-    optimizer = {"SGD": "SGD, " + (f"{'Nesterov ' if config.get('nesterov') else ''}momentum "
-                                   f"{momentum:g}" if momentum else "no momentum"),
-                 "Adam": "Adam, betas (0.9, 0.999), eps 1e-8"}.get(
-        setting("optimizer"), str(setting("optimizer")))
-    rate = f"{lr:g}" if lr else "?"
-    if config.get("schedule") == "one-cycle":
-        rate = (f"{rate} at the peak of a one-cycle schedule stepped every batch: linear "
-                f"warm-up from {lr / 10:g} over the first 20 % of the steps, then linear decay "
-                f"to {lr / 1e4:g} at the last")
-    rows = [("optimizer", optimizer + (f", weight decay {decay:g}" if decay else
-                                       ", no weight decay")),
-            ("learning rate", rate),
-            ("batch size", str(batch_size or "?")),
-            ("epochs", f"{epochs or '?'}, the checkpoint with the best "
-                       + ("validation accuracy" if metric == "val_accuracy" else "validation loss")
-                       + (f"; early stop after {patience} checks (two an epoch) without a new "
-                          "best" if patience else "; no early stopping")),
-            ("weight initialisation", _initialisation(model, config, args)),
-            ("regularisation", _regularisation(model, config, args)),
-            ("loss", "cross-entropy on the logits (its softmax is the tables' Softmax)"),
-            ("data", _data_details(config, data)),
-            ("precision, device", f"{config.get('precision', '?')}, {config.get('device', '?')}"),
-            ("seeds", ", ".join(str("?" if r.seed is None else r.seed) for r in group))]
-    return Table(["setting", "value"], [list(r) for r in rows], title=title)
-
-
-def _initialisation(model: str | None, config: dict, args: dict) -> str:
-    if model == "resnet18":
-        return (f"{weights_label(config)}; the new 512->10 fc: PyTorch's default; trains "
-                f"{', '.join(config.get('train_stages') or ['?'])}, the rest frozen (their "
-                "BatchNorm statistics too)")
-    if args.get("init") == "xavier":
-        return ("Xavier uniform for the convolution weights, zero convolution biases; "
-                "PyTorch's default for the rest")
-    return "PyTorch's default"
-
-
-def _regularisation(model: str | None, config: dict, args: dict) -> str:
-    extra = (f"weight decay {config['weight_decay']:g}" if config.get("weight_decay")
-             else "no weight decay") + ", " + \
-        ("random crops (zero padding 4) and horizontal flips of the training images"
-         if config.get("augment") else "no data augmentation")
-    model = (model or "").removesuffix("-10ep")  # the same architectures
-    if model == "model22":
-        return (f"Dropout2d p = {args.get('dropout', '?')} after the second convolution of "
-                f"each block; BatchNorm after every convolution and the first dense layer; {extra}")
-    if model == "model21":
-        return f"BatchNorm after every convolution; no dropout; {extra}"
-    return f"none; {extra}"
-
-
-def _data_details(config: dict, data: dict) -> str:
-    split = (f"{data['n_train']:,} train / {data.get('n_val', 0):,} validation (seeded) / "
-             f"{data.get('n_test', 0):,} test images" if data.get("n_train") is not None
-             else "?")
-    mean, std = data.get("mean"), data.get("std")
-    norm = (f"normalised with mean ({', '.join(f'{m:g}' for m in mean)}) and std "
-            f"({', '.join(f'{v:g}' for v in std)})" if mean and std else "normalised")
-    size = data.get("image_size") or 32
-    resize = (f", upsampled to {size}x{size} ({data.get('resize_mode')})" if size != 32 else "")
-    kernel = (config.get("args") or {}).get("kernel_size")
-    return split + "; " + norm + resize + (f"; {kernel}x{kernel} kernels" if kernel else "")
-
-
+# --------------------------------------------------------------------------- the bar
 # The handout's bar for Task 2: "at least 75 % test accuracy within 10 epochs".
-
-
-def at_epoch(run: dict | Run, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
+def at_epoch(run: Run, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
              ) -> tuple[float, float] | None:
     """(epoch, value) of `key` at the last check at or before `epochs` that recorded it."""
-    checks = [(h["epoch"], h[key]) for h in _typed(run).history
+    checks = [(h["epoch"], h[key]) for h in run.history
               if h.get(key) is not None and h["epoch"] <= epochs + 1e-9]
     return checks[-1] if checks else None
 
 
-def bar_cells(run_or_runs) -> tuple[str, str, str]:
+def bar_cells(group: Runs) -> tuple[str, str, str]:
     """A model against the handout's bar, as measured: (its test accuracy at the last check at
     or before epoch 10, from the test curve, several seeds: their mean ± sample standard
     deviation; that epoch; the
     verdict), never a number from a later or a chosen check. Without a test curve: the
     validation accuracy there instead, said so."""
-    group = runs_in(run_or_runs)
     tests = [at_epoch(r) for r in group]
     seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
     if not any(tests):
@@ -226,17 +96,17 @@ def bar_cells(run_or_runs) -> tuple[str, str, str]:
             f"{max(e for e, _ in measured):.1f}", verdict)
 
 
-def bar_data(models: dict, title: str = "") -> Table:
+def bar_data(models: dict[str, Runs], title: str = "") -> Table:
     """The handout's bar for Task 2, one row per model (`bar_cells`)."""
-    note = spread_note([len(runs_in(group)) for group in models.values()])
+    note = spread_note([len(group) for group in models.values()])
     return Table(["model", f"test accuracy within {BAR_EPOCHS} epochs", "at epoch", "verdict"],
                  [[label, *bar_cells(group)] for label, group in models.items()], title=title,
                  notes=[note] if note else [])
 
 
-def ten_epoch_line(label: str, run_or_runs) -> str:
+def ten_epoch_line(label: str, group: Runs) -> str:
     """`bar_cells` as one console line."""
-    accuracy, epoch, verdict = bar_cells(run_or_runs)
+    accuracy, epoch, verdict = bar_cells(group)
     if verdict == "not measured":
         return (f"{label}: test accuracy within {BAR_EPOCHS} epochs {accuracy}"
                 .replace(" (validation accuracy", f" (validation accuracy at epoch {epoch}:"))
@@ -244,11 +114,11 @@ def ten_epoch_line(label: str, run_or_runs) -> str:
             f"epoch {BAR_EPOCHS}): {verdict}")
 
 
-def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | None = None,
+def final_data(runs: dict[str, Runs], reference: dict[str, dict] | None = None,
                title: str = "") -> Table:
     """The Task 2.2-style table (test/val/train loss and accuracy per run).
 
-    A value of `runs` may be a list of runs (seeds): its cells are 'mean ± sample standard
+    A model of several seeds has cells are 'mean ± sample standard
     deviation', said in the table's note.
     `reference` rows (the original report's numbers) are added below ours with '(report)'
     after the name; a missing value prints as '-'.
@@ -258,9 +128,8 @@ def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | 
     header = ["model"] + [f"{s} {'acc' if m == 'accuracy' else m}" for s, m in cols]
 
     rows = []
-    for name, run in runs.items():
-        group = runs_in(run)
-        note = runrecord.quick_look_note(group)
+    for name, group in runs.items():
+        note = quick_look_note(group)
         rows.append([name + (f" ({len(group)} seeds)" if len(group) > 1 else "")
                      + (f", {note}" if note else "")]
                     + [format_mean_std([getattr(r.final.get(s), m, None) for r in group], 3)
@@ -268,11 +137,11 @@ def final_data(runs: dict[str, dict | list[dict]], reference: dict[str, dict] | 
     for name, final in (reference or {}).items():  # the original report's, from recipes.py
         rows.append([f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
                                             for s, m in cols])
-    note = spread_note([len(runs_in(run)) for run in runs.values()])
+    note = spread_note([len(group) for group in runs.values()])
     return Table(header, rows, title=title, notes=[note] if note else [])
 
 
-def final_table(runs: dict[str, dict | list[dict]],
+def final_table(runs: dict[str, Runs],
                 reference: dict[str, dict] | None = None) -> tuple[str, str]:
     """`final_data` as (fixed-width text, Markdown)."""
     table = final_data(runs, reference)
@@ -283,18 +152,10 @@ def final_table(runs: dict[str, dict | list[dict]],
     return "\n".join([text, *table.notes]), to_markdown(table)
 
 
-def group_of(run_or_runs) -> list:
-    """One run or a group of seeds as a list."""
-    if isinstance(run_or_runs, (list, tuple, RunGroup)):
-        return list(run_or_runs)
-    return [run_or_runs]
-
-
-def confusion_counts(run_or_runs) -> tuple[np.ndarray | None, int]:
+def confusion_counts(group: Runs) -> tuple[np.ndarray | None, int]:
     """The test confusion matrix (row = true class, column = predicted), summed over the
     runs that recorded one, and how many did; (None, 0) when none did."""
-    matrices = [np.asarray(r.confusion, dtype=np.int64) for r in runs_in(run_or_runs)
-                if r.confusion]
+    matrices = [np.asarray(r.confusion, dtype=np.int64) for r in group if r.confusion]
     if not matrices:
         return None, 0
     return np.sum(matrices, axis=0), len(matrices)
@@ -311,14 +172,12 @@ def most_confused(counts: np.ndarray, classes: Sequence[str], n: int = 3
             for c, i, j in sorted(cells)[:n]]
 
 
-def per_class_data(runs: dict[str, dict | Sequence[dict]],
-                   classes: Sequence[str] | None = None, title: str = "") -> Table:
+def per_class_data(runs: dict[str, Runs], classes: Sequence[str] = CLASSES,
+                   title: str = "") -> Table:
     """Per-class test accuracy, one row per class and one column per model (several seeds:
     mean ± sample standard deviation, said in the table's note), '-' where a run has no
     per-class data; a last row with the overall test accuracy."""
-    if classes is None:
-        from dataloaders import CLASSES as classes
-    groups = {label: runs_in(group) for label, group in runs.items()}
+    groups = runs
     header = ["class"] + [label + (f" ({len(g)} seeds)" if len(g) > 1 else "")
                           for label, g in groups.items()]
     rows = [[name] + [format_mean_std(
@@ -330,15 +189,12 @@ def per_class_data(runs: dict[str, dict | Sequence[dict]],
     return Table(header, rows, title=title, notes=[note] if note else [])
 
 
-def confused_data(runs: dict[str, dict | Sequence[dict]],
-                  classes: Sequence[str] | None = None, title: str = "") -> Table:
+def confused_data(runs: dict[str, Runs], classes: Sequence[str] = CLASSES,
+                  title: str = "") -> Table:
     """Each model's three most confused (true -> predicted) pairs, from the confusion counts
     summed over its seeds."""
-    if classes is None:
-        from dataloaders import CLASSES as classes
     rows = []
     for label, group in runs.items():
-        group = runs_in(group)
         counts, n_runs = confusion_counts(group)
         if counts is None:
             why = ("no final evaluation in its run file yet (status "
@@ -354,9 +210,146 @@ def confused_data(runs: dict[str, dict | Sequence[dict]],
                  rows, title=title)
 
 
-def per_class_table(runs: dict[str, dict | Sequence[dict]],
-                    classes: Sequence[str] | None = None) -> str:
+def per_class_table(runs: dict[str, Runs], classes: Sequence[str] = CLASSES) -> str:
     """`per_class_data` and `confused_data` in Markdown."""
     return (to_markdown(per_class_data(runs, classes)) + "\n"
             + to_markdown(confused_data(runs, classes,
                                         "Most confused (true -> predicted)")))
+
+
+# --------------------------------------------------------------------------- the summary
+def summary_rows(cited: dict, groups: dict[str, RunGroup], why_missing: dict | None = None
+                 ) -> list[tuple[str, str, str, str, str]]:
+    """(run name, model, ours, original report, note) per model: the summary of REPORT.md and
+    of run_all.py's console, beside the original report's test accuracy. `why_missing`: what to
+    say instead of the command that makes a missing run (run_all knows why it skipped one)."""
+    rows = []
+    for name, spec in cited.items():
+        group, recipe = groups.get(name) or RunGroup(name, []), by_run_name(name)
+        report = recipe.original.get("test", {}).get("accuracy") if recipe else None
+        if not group:
+            ours = (why_missing or {}).get(name) or f"missing: `{spec['command']}`"
+        elif name == RESNET.run_name and not is_imagenet(group):
+            weights = weights_file_name(group.first.config)
+            ours = ("not reproduced yet (the saved run did not start from ImageNet weights"
+                    + (f": {weights}" if weights else "") + ")")
+        else:
+            ours = acc_cell(group)
+            if no_final(group):
+                ours += f" (no final evaluation yet: {no_final(group)})"
+            if group.quick_look:
+                ours += f", *{group.quick_look}*"
+        rows.append((name, spec["label"], ours, "-" if report is None else str(report),
+                     recipe.original_note if recipe else ""))
+    return rows
+
+
+def summary_data(rows) -> Table:
+    return Table(["model", "ours", "original report", "note"],
+                 [[model, ours, report, note] for _, model, ours, report, note in rows])
+
+
+def summary_text(rows) -> list[str]:
+    """The summary as fixed-width console lines (run_all.py's): short model names, Markdown
+    marks removed."""
+    plain = [(short(name), *(cell.replace("*", "").replace("`", "") for cell in cells))
+             for name, _, *cells in rows]
+    header = ("model", "test acc (ours)", "original report", "note")
+    widths = [max(len(r[i]) for r in [header, *plain]) + 2 for i in range(3)]
+    return [("".join(f"{c:<{widths[i]}}" for i, c in enumerate(r[:3])) + r[3]).rstrip()
+            for r in [header, *plain]]
+
+
+def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_runs: bool
+                 ) -> list[str]:
+    lines = ["## Runs: command, device, date, time", "",
+             RUNS_INTRO.format(who=RUNS_WHO[own_runs]), ""]
+    rows, checks = [], []
+    for name, group in loaded.items():
+        if not group:
+            continue
+        spec = cited[name]
+        device, precision, torch_version, wall = provenance(group.runs)
+        files = ", ".join(f"`{run_label(results, r.path)}`" for r in group)
+        dates = dates_cell([run_date(results, r) for r in group])
+        status = ", ".join(sorted({r.status for r in group}))
+        if group.quick_look:
+            status += f"; *{group.quick_look}*"
+        sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
+        code = ", ".join(dict.fromkeys(r.code_version or "-" for r in group))
+        rows.append([short(name), files, command_cell(spec, group.runs), code,
+                     device, precision, torch_version, sources, dates, status, wall])
+        if "files" in spec:  # a citation: the runs' own commands must be the cited one
+            checks += [CHECK_CITATION.format(run=run_label(results, r.path), recorded=differs)
+                       for r in group if (differs := command_differs(spec, r))]
+    lines.append(Table(["run", "files", "command", "code version", "device", "precision",
+                        "torch", "data", "date", "status", "training time"], rows))
+    return lines + ([""] + checks if checks else [])
+
+
+def other_run_files(results: Path, loaded: dict[str, RunGroup]) -> list[Run]:
+    """Every run file under `results` that no spec shows (variants, comparisons); not the
+    experiments' runs (2e's tables show them) nor the earlier runs a rerun kept in
+    `previous/`."""
+    known = {r.path.resolve() for group in loaded.values() for r in group}
+    found = []
+    for p in sorted(results.rglob("*.json")):
+        if p.resolve() in known or p.name == "benchmark.json" or "previous" in p.parts:
+            continue
+        try:
+            run = Run.load(p)
+        except UserError:
+            continue  # not a run
+        if not run.config.get("experiment"):
+            found.append(run)
+    return found
+
+
+def other_runs_section(results: Path, others: list[Run]) -> list[str]:
+    rows = []
+    for run in others:
+        test = run.accuracy("test")
+        device, precision, _, wall = provenance([run])
+        note = quick_look_note([run])
+        rows.append([run_label(results, run.path), '-' if test is None else f'{test:.4f}',
+                     run.status + (f"; *{note}*" if note else ""),
+                     f"`{shown_command(run.command or '?')}`",
+                     f"{device}, {precision}", run_date(results, run), wall])
+    if not rows:
+        return []
+    return ["", "## Other runs in the results folder (variants, comparisons)", "",
+            Table(["run", "test acc", "status", "command", "device", "date", "training time"],
+                  rows)]
+
+
+def readme_table(results: Path, cited: dict | None = None) -> str:
+    """README's results table, from the cited run files alone (a test holds README to it)."""
+    cited = cited or CITED
+    loaded = load_groups(results, cited)
+    lines = ["| model | test acc | val acc | runs | command | device, date, time | "
+             "original report |", "|---|---|---|---|---|---|---|"]
+    for name, spec in cited.items():
+        typed = loaded[name]
+        original = by_run_name(name).original["test"]["accuracy"]
+        if not shown_groups({name: typed}):
+            lines.append(f"| {spec['label']} | not measured | | | "
+                         f"`{shown_command(spec['command'])}` "
+                         f"| | {original} |")
+            continue
+        device, precision, torch_version, wall = provenance(typed.runs)
+        days = sorted({run_date(results, r)[:10] for r in typed})
+        folders = ", ".join(dict.fromkeys(f"`{run_label(results, r.path).split('/')[0]}/`"
+                                          for r in typed))
+        date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
+
+        def accuracy(split: str) -> str:
+            return no_final(typed) or format_mean_std(typed.values(split), 4)
+
+        quick = typed.quick_look
+        lines.append(f"| {spec['label']} | {accuracy('test')}"
+                     + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
+                     f"{f'{len(typed)} seeds' if len(typed) > 1 else '1 run'} | "
+                     f"`{shown_command(spec['command'])}` | {device}, {precision}, "
+                     f"torch {torch_version}, {date}, {wall} | "
+                     f"{original} |")
+    return "\n".join(lines) + "\n"

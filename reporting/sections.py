@@ -1,48 +1,58 @@
 """The report's sections, the handout item by item: each a list of blocks (lines of text and
-`Table`s) filled from the cited runs, that REPORT.md and REPORT.tex are both written from.
+`Table`s) filled from the cited runs, that REPORT.md and REPORT.tex are both written from; and
+its figures, drawn from the cited runs into the output folder (PNG, and the PDF REPORT.tex
+includes), each shown under its caption or named as missing.
+
+What the report shows of a model's layers (1c, 2a) it builds with the `model_of` it is given
+(report.py gives the task scripts' models): reporting never imports a task script.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Callable, Sequence
 
-from architecture import architecture_data, parameter_data
-from dataloaders import CLASSES
-from recipes import TASK2
-from comparison import experiment_tables, facts
-from report_cited import (CITED, EXPERIMENTS_COMMAND, LENET, MODEL21, MODEL22, RESNET, TASK_OUTPUT_RUNS, data_line,
-                          experiments_folders, load_groups, no_test_curve, report_command, run_label, short,
-                          shown_command, shown_groups, task2_groups, wall_cell)
-from report_figures import anchor, confusion_figure, figure_lines, figure_there
-from report_latex import to_markdown_text
-from report_tables import (other_run_files, other_runs_section, runs_section, summary_data,
-                           summary_rows)
-from report_text import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS,
-                         EXPERIMENTS_FACTS, EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS, FIGURES,
-                         H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS, NOT_REPRODUCED,
-                         NO_TEST_CURVE, PER_CLASS, QUICK_LOOK, TASK2_TRAIN_COLUMNS, VISUALISATION,
-                         WHICH, YOURS, ZIP_COMMAND)
-from run_tables import (BAR_ACCURACY, at_epoch, bar_data, best_model, confused_data,
-                        confusion_counts, final_data, format_mean_std, mean_std, per_class_data,
-                        training_data)
-from runrecord import Run, RunGroup, predates_test_curve
-from tables import Table
-from task1_lenet import LeNet
-from task2_models import model_of
+import torch.nn as nn
+
+from reporting.architecture import architecture_data, parameter_data, training_data
+from reporting.cited import (CITED, EXPERIMENTS_COMMAND, LENET, MODEL21, MODEL22, RESNET,
+                             TASK_OUTPUT_RUNS, data_line, experiments_folders, load_groups,
+                             report_command, run_label, short, shown_command, shown_groups,
+                             task2_groups, wall_cell)
+from reporting.figures import draw_task1, draw_task2, draw_task3, draw_task3d, plot_confusion
+from reporting.render import Table, to_markdown_text
+from reporting.results import at_epoch, bar_data, best_model, confused_data, confusion_counts, final_data, other_run_files, other_runs_section, per_class_data, runs_section, summary_data, summary_rows
+from training.record import format_mean_std
+from reporting.task2e import draw_gains, experiment_tables, facts, read_experiments
+from reporting.words import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS,
+                             EXPERIMENTS_FACTS, EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS,
+                             FIGURES, H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS,
+                             MODEL_FIGURES, NO_TEST_CURVE, NOT_REPRODUCED, PER_CLASS, QUICK_LOOK,
+                             TASK2_TRAIN_COLUMNS, VISUALISATION, WHICH, YOURS, ZIP_COMMAND)
+from training.batches import CLASSES
+from training.recipes import BAR_ACCURACY, TASK2
+from training.record import Run, RunGroup, mean_std, no_test_curve, predates_test_curve
+
+# The model a run of a recipe trained, rebuilt for its tables: model_of(recipe label, one of
+# its runs, or None when there is none) -> nn.Module.
+ModelOf = Callable[[str, Run | None], nn.Module]
+
 
 # --------------------------------------------------------------------------- the report
 def build_report(results: Path, output_dir: Path | None = None, cited: dict | None = None,
                  drawn: set[str] | None = None, own_runs: bool | None = None,
-                 best: str | None = None, loaded: dict | None = None
+                 best: str | None = None, loaded: dict | None = None, *, model_of: ModelOf
                  ) -> tuple[str, list[str]]:
     """REPORT.md's text and the list of missing runs (the arguments: `report_blocks`')."""
-    blocks, missing = report_blocks(results, output_dir, cited, drawn, own_runs, best, loaded)
+    blocks, missing = report_blocks(results, output_dir, cited, drawn, own_runs, best, loaded,
+                                    model_of=model_of)
     return to_markdown_text(blocks), missing
 
 
 def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | None = None,
                   drawn: set[str] | None = None, own_runs: bool | None = None,
-                  best: str | None = None, loaded: dict | None = None
-                  ) -> tuple[list, list[str]]:
+                  best: str | None = None, loaded: dict | None = None, *,
+                  model_of: ModelOf) -> tuple[list, list[str]]:
     """The report as blocks (lines of text and tables; REPORT.md and REPORT.tex are written
     from them) and the list of missing runs.
 
@@ -52,7 +62,8 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
     the specs name the task scripts' own runs (default: when `cited` is TASK_OUTPUT_RUNS),
     for the sentence that says so and the command that rebuilds the file; `best`: the Task 2
     model --best-model chose (a label; None: the best validation accuracy); `loaded`:
-    `load_groups`' answer, when the caller has it.
+    `load_groups`' answer, when the caller has it; `model_of`: the model a run of a recipe
+    trained (`ModelOf`), for the tables of its layers.
     """
     results = Path(results)
     out = Path(output_dir) if output_dir is not None else results
@@ -66,8 +77,8 @@ def report_blocks(results: Path, output_dir: Path | None = None, cited: dict | N
     lines = [*_header(results, out, cited, own_runs, typed, best_pick, best),
              *_summary(cited, loaded),
              *_checklist(cited, typed, out, drawn, best_pick),
-             *_task1(typed, out, drawn),
-             *_task2(typed, out, drawn, best_pick, others, results,
+             *_task1(typed, out, drawn, model_of),
+             *_task2(typed, out, drawn, best_pick, others, results, model_of,
                      experiments_folders(results, cited),
                      experiments_folders(results, cited, existing=False)),
              *_task3(cited, typed, out, drawn, best_pick),
@@ -122,9 +133,9 @@ def _answers(cited: dict, shown: dict, out: Path, drawn: set[str] | None,
         if not figure_there(item, out, drawn):
             return "missing: " + _making(cited, item)
         notes = [recipe.label] if recipe is best and best else []
-        if recipe and no_test_curve(shown.get(recipe.run_name, [])):
-            notes.append("no test curve: "
-                         + predates_test_curve(len(shown[recipe.run_name])))
+        why = no_test_curve(shown.get(recipe.run_name, [])) if recipe else None
+        if why:
+            notes.append(f"no test curve: {why}")
         return f"[{name}]({name})" + (f" ({'; '.join(notes)})" if notes else "")
 
     def section(heading: str, run_name: str) -> str:
@@ -154,21 +165,23 @@ def _making(cited: dict, what: str) -> str:
     return f"`{spec.get('command', '?')}`"
 
 
-def _task1(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) -> list[str]:
+def _task1(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None, model_of: ModelOf
+           ) -> list[str]:
     lines = ["## Task 1: LeNet", "", *figure_lines(out, ["1a", "1b"], drawn)]
     group = shown.get(LENET.run_name)
     if group:
         table = final_data({LENET.label: group}, {LENET.label: LENET.original})
         lines += [f"### {H_1B}", "", table, ""]
-    lines += [f"### {H_1C}", "", parameter_data(LeNet()), "",
-              "### LeNet: layers and training details", "", architecture_data(LeNet()), ""]
+    lenet = model_of(LENET.label, group.first if group else None)
+    lines += [f"### {H_1C}", "", parameter_data(lenet), "",
+              "### LeNet: layers and training details", "", architecture_data(lenet), ""]
     if group:
         lines += [training_data(group), ""]
     return lines
 
 
 def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_pick,
-           others: list[Run], results: Path, experiments: list[Path],
+           others: list[Run], results: Path, model_of: ModelOf, experiments: list[Path],
            expected: list[Path]) -> list[str]:
     """Task 2's items; `experiments`: the folders of 2e's runs that are there, `expected`:
     all those it reads."""
@@ -179,7 +192,7 @@ def _task2(typed: dict[str, RunGroup], out: Path, drawn: set[str] | None, best_p
     if task2:
         lines += [f"### {H_2A}", ""]
         for label, group in task2.items():
-            lines += [architecture_data(model_of(label, group.first.raw),
+            lines += [architecture_data(model_of(label, group.first),
                                         title=f"{label}: layers"), "",
                       training_data(group, title=f"{label}: training details"), ""]
         table = final_data(task2,
@@ -218,9 +231,9 @@ def _bar(task2: dict, others: list[Run], results: Path, experiments: list[Table]
     lines += [block for table in experiments if table.rows for block in (table, "")]
     missed = [g for g in task2.values()
               if not all((at_epoch(r) or (0, 0))[1] >= BAR_ACCURACY for r in g)]
-    reach = [(run, at_epoch(run.raw)) for run in others
+    reach = [(run, at_epoch(run)) for run in others
              if run.model in (MODEL21.key, MODEL22.key)
-             and at_epoch(run.raw) and at_epoch(run.raw)[1] >= BAR_ACCURACY]
+             and at_epoch(run) and at_epoch(run)[1] >= BAR_ACCURACY]
     if missed and reach:
         lines += [BAR_REACHED_BY, ""] + [
             f"- `{run_label(results, run.path)}`: {value:.4f} at epoch {epoch:.1f}, "
@@ -321,3 +334,67 @@ def _missing(cited: dict, groups: dict) -> list[str]:
         f"- {cited[n]['label']}: `{cited[n]['command']}`"
         + (f" (not made: {cited[n]['missing']})" if cited[n].get("missing") else "")
         for n in missing]
+
+
+# --------------------------------------------------------------------------- figures
+def draw_figures(results: Path, out: Path, cited: dict | None = None,
+                 best: str | None = None, loaded: dict | None = None) -> list[Path]:
+    """Every figure REPORT.md embeds that run files can give, drawn into `out` (`best`: the
+    Task 2 model --best-model chose, a label; None: the best validation accuracy; `loaded`:
+    `load_groups`' answer, when the caller has it)."""
+    cited = CITED if cited is None else cited
+    loaded = load_groups(results, cited) if loaded is None else loaded
+    groups = shown_groups(loaded)
+    paths = []
+    if groups.get(LENET.run_name):
+        paths += draw_task1(groups[LENET.run_name], out)
+    task2 = task2_groups(groups)
+    best = best if best in task2 else None
+    if task2:
+        paths += draw_task2(task2, out, best=best)
+    resnet = groups.get(RESNET.run_name)
+    if resnet:
+        paths += draw_task3(resnet, out)
+        if task2:
+            paths.append(draw_task3d(task2, resnet, out, best))
+    experiments = experiments_folders(results, cited)
+    if experiments:
+        paths += draw_gains(*read_experiments(experiments),
+                            out / Path(FIGURES["2e, gains"][1]).stem)
+    for name, group in groups.items():
+        if confusion_counts(group)[0] is not None:
+            paths.append(plot_confusion(group, out / confusion_figure(group),
+                                        f"{short(name)}: test confusion matrix", CLASSES))
+    return paths
+
+
+def confusion_figure(group: Sequence[Run]) -> str:
+    """The confusion matrix's file of a model's runs."""
+    return f"confusion_{group[0].model or 'model'}.png"
+
+
+def figure_there(item: str, out: Path, drawn: set[str] | None) -> bool:
+    name = FIGURES[item][1]
+    return (drawn is None or name in drawn or name in MODEL_FIGURES) and (out / name).is_file()
+
+
+def figure_lines(out: Path, items: list[str], drawn: set[str] | None) -> list[str]:
+    """Each item's figure under its caption (a heading of its own for a handout item)."""
+    lines = []
+    for item in items:
+        caption, name = FIGURES[item]
+        title = f"#### {caption}" if re.fullmatch(r"\d[a-g]", item) else f"**{caption}**"
+        if figure_there(item, out, drawn):
+            lines += [title, "", f"![{caption}]({name})", ""]
+        elif drawn is not None and name not in MODEL_FIGURES:
+            lines += [title, "", "Missing: its runs are not in the results folder.", ""]
+        else:
+            lines += [title, "", f"Missing: `{name}` is not in the output folder.", ""]
+    return lines
+
+
+def anchor(heading: str) -> str:
+    """The #anchor GitHub gives a heading: lower case, punctuation but - and _ dropped,
+    spaces as hyphens."""
+    return "#" + re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", "")
+                        ).replace(" ", "-")

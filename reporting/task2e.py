@@ -8,8 +8,8 @@ Every number comes from the histories in the run JSONs: the test split is read a
 the validation split chose (it never chooses anything). A variant's seed is paired only with
 its baseline's run of the same seed made on the same device, precision and thread count (the
 same seed at another thread count is another trajectory). The intervals are Student's t over
-the per-seed differences (its distribution computed here, without scipy), with the sample
-standard deviation (runrecord.sample_std); with few seeds they are wide, and "not
+the per-seed differences (`reporting.paired`: its distribution computed without scipy), with the sample
+standard deviation (training.record.mean_std); with few seeds they are wide, and "not
 distinguishable" means the seeds could not tell, not that the two are equal: each row says
 the smallest gain its seeds could have told from zero. The ladder's verdicts (every LeNet
 change against one baseline) are corrected for their number by Holm's step-down method.
@@ -18,86 +18,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from cli import UserError
-from runrecord import mean_std, sample_std, spread_note
-from runs import atomic_write_text, load_run
-from tables import Table, to_latex, to_markdown
+from reporting.figures import pyplot
+from reporting.paired import (ALPHA, claim_verdict, holm, holm_levels, paired,
+                              separation_note, unpaired_note, verdict)
+from reporting.render import Table
+from training.record import format_mean_std
+from training.errors import UserError
+from training.recipes import BAR_ACCURACY, BAR_EPOCHS
+from training.record import Run, spread_note
 
-BAR = 0.75          # the handout: "at least 75 % accuracy on the CIFAR-10 test set"
-BUDGET = 10.0       # ... "within 10 epochs"
 SPEED_EPOCH = 2.0   # learning speed: validation accuracy at this epoch
 SPEED_TARGET = 0.70  # ... and the first epoch that reaches this validation accuracy
-ALPHA = 0.05        # the intervals are 95 %; a verdict's test is two-sided at this level
-
-
-# --------------------------------------------------------------------------- Student's t
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def incomplete_beta(a: float, b: float, x: float) -> float:
-    """The regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: int) -> float:
-    """P(T <= t) for Student's t with `df` degrees of freedom."""
-    tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def t_two_sided_p(t: float, df: int) -> float:
-    """P(|T| >= |t|): the two-sided p-value of a t statistic."""
-    return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-
-
-@lru_cache(maxsize=None)
-def t_quantile(q: float, df: int) -> float:
-    """The q quantile of Student's t with `df` degrees of freedom (0 < q < 1), by bisection
-    of `t_cdf`."""
-    if q < 0.5:
-        return -t_quantile(1.0 - q, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < q:
-        high *= 2.0
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        low, high = (mid, high) if t_cdf(mid, df) < q else (low, mid)
-    return (low + high) / 2.0
-
-
-def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with `df` degrees of freedom (a 95 % interval)."""
-    return t_quantile(1.0 - ALPHA / 2, df)
 
 
 # --------------------------------------------------------------------------- measures
@@ -112,7 +48,7 @@ ROUGHNESS = ("the sum of the rises of the validation loss from one check to the 
 def roughness(history: Sequence[dict]) -> float | None:
     """`ROUGHNESS` of a run's checks (in the order of their epochs; those after 10 epochs left
     out); None below two checks."""
-    checks = [h for h in history if h["epoch"] <= BUDGET + 0.01]
+    checks = [h for h in history if h["epoch"] <= BAR_EPOCHS + 0.01]
     if len(checks) < 2 or checks[-1]["epoch"] <= checks[0]["epoch"]:
         return None
     losses = [h["val_loss"] for h in checks]
@@ -147,16 +83,15 @@ def _at(history: list[dict], epoch: float) -> dict | None:
     return min(near, key=lambda h: abs(h["epoch"] - epoch)) if near else None
 
 
-def setting(config: dict) -> str:
+def setting(run: Run) -> str:
     """Where and how a run computed: 'cpu, bf16, 1 thread'. Runs are paired only within one
     setting: at another thread count (or device, or precision) the same seed's sums run in
     another order and its trajectory parts from the first check."""
-    threads = (config.get("environment") or {}).get("threads", "?")
-    return (f"{config.get('device', '?')}, {config.get('precision', '?')}, {threads} thread"
-            + ("" if threads == 1 else "s"))
+    threads = run.threads
+    return f"{run.device_type}, {run.precision}, {threads} thread" + ("" if threads == 1 else "s")
 
 
-def _test_at_best(run: dict, best: dict | None) -> float | None:
+def _test_at_best(run: Run, best: dict | None) -> float | None:
     """The test accuracy of the best-validation check: the check's own record, else the
     run's final test evaluation when it is of that check's weights (a run that read the
     test split only at the end)."""
@@ -164,24 +99,23 @@ def _test_at_best(run: dict, best: dict | None) -> float | None:
         return None
     if best.get("test_accuracy") is not None:
         return best["test_accuracy"]
-    final = run.get("final") or {}
-    if final.get("best_epoch") is not None and abs(final["best_epoch"] - best["epoch"]) < 1e-6:
-        return (final.get("test") or {}).get("accuracy")
+    if run.best_epoch is not None and abs(run.best_epoch - best["epoch"]) < 1e-6:
+        return run.accuracy("test")
     return None
 
 
-def measures(run: dict) -> dict[str, float | None]:
+def measures(run: Run) -> dict[str, float | None]:
     """The measures of one run, from its history (None where it did not get that far), and
     its `setting`."""
-    config, history = run.get("config") or {}, run.get("history") or []
-    within = [h for h in history if h["epoch"] <= BUDGET + 0.01]
-    metric = config.get("stop_metric", "val_loss")
+    history = run.history
+    within = [h for h in history if h["epoch"] <= BAR_EPOCHS + 0.01]
+    metric = run.config.get("stop_metric", "val_loss")
     best = None
     if within:
         pick = min if metric == "val_loss" else max
         best = pick(within, key=lambda h: h[metric])
     at2, at5 = _at(history, SPEED_EPOCH), _at(history, 5.0)
-    last = _at(history, BUDGET)
+    last = _at(history, BAR_EPOCHS)
     reached = [h["epoch"] for h in within if h["val_accuracy"] >= SPEED_TARGET]
     return {
         "test_acc": _test_at_best(run, best),
@@ -190,162 +124,11 @@ def measures(run: dict) -> dict[str, float | None]:
         "first_070": reached[0] if reached else None,
         "roughness": roughness(history),
         "test_acc_10": last.get("test_accuracy") if last else None,
-        "parameters": config.get("parameters"),
-        "train_s": (run.get("timings") or {}).get("train_s"),
-        "status": run.get("status"),
-        "setting": setting(config),
+        "parameters": run.config.get("parameters"),
+        "train_s": run.train_seconds,
+        "status": run.status,
+        "setting": setting(run),
     }
-
-
-# --------------------------------------------------------------------------- paired stats
-@dataclass(frozen=True)
-class Paired:
-    """Per-seed differences a - b of one measure, their mean and 95 % interval, and the seeds
-    of a left without a pair: (seed, why)."""
-    seeds: tuple[int, ...]
-    diffs: tuple[float, ...]
-    unpaired: tuple[tuple[int, str], ...] = ()
-
-    @property
-    def n(self) -> int:
-        return len(self.diffs)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.diffs)) if self.diffs else math.nan
-
-    @property
-    def standard_error(self) -> float | None:
-        """s / sqrt(n), s the sample standard deviation of the differences; None below two
-        seeds."""
-        return None if self.n < 2 else sample_std(self.diffs) / math.sqrt(self.n)
-
-    def half_width_at(self, alpha: float) -> float | None:
-        """Half the width of the two-sided (1 - alpha) t interval: t(1 - alpha/2, n-1) s/√n,
-        the smallest mean difference these seeds could tell from zero at that level."""
-        se = self.standard_error
-        return None if se is None else t_quantile(1.0 - alpha / 2, self.n - 1) * se
-
-    @property
-    def half_width(self) -> float | None:
-        """The 95 % interval's half-width, t(0.975, n-1) s/√n; None below two seeds."""
-        return self.half_width_at(ALPHA)
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        hw = self.half_width
-        return None if hw is None else (self.mean - hw, self.mean + hw)
-
-    @property
-    def p_value(self) -> float | None:
-        """The paired t-test's two-sided p-value for a mean difference of 0; None below two
-        seeds."""
-        se = self.standard_error
-        if se is None:
-            return None
-        if se == 0:
-            return 1.0 if self.mean == 0 else 0.0
-        return t_two_sided_p(self.mean / se, self.n - 1)
-
-    def sign(self) -> int | None:
-        """+1 when the whole interval is above 0, -1 below, 0 when it holds 0; None without
-        an interval."""
-        if self.interval is None:
-            return None
-        lo, hi = self.interval
-        return 1 if lo > 0 else -1 if hi < 0 else 0
-
-    def text(self, fmt: str = "+.4f", scale: float = 1.0) -> str:
-        if not self.diffs:
-            return "-"
-        if self.interval is None:
-            return f"{scale * self.mean:{fmt}} (1 seed)"
-        lo, hi = self.interval
-        return f"{scale * self.mean:{fmt}} [{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
-
-
-def paired(runs: dict[str, dict[int, dict]], a: str, b: str, key: str) -> Paired:
-    """`key` of variant a minus variant b, seed by seed: a seed of a is paired only with b's
-    run of the same seed made in the same `setting` (device, precision, thread count), and
-    both must have measured it; the others are `unpaired`, each with why."""
-    seeds, diffs, unpaired = [], [], []
-    for seed in sorted(runs.get(a, {})):
-        ma, mb = runs[a][seed], runs.get(b, {}).get(seed)
-        if mb is None:
-            unpaired.append((seed, f"{b} has no run of seed {seed}"))
-        elif ma.get("setting") != mb.get("setting"):
-            unpaired.append((seed, f"{a} ran on {ma.get('setting')}, {b} on "
-                                   f"{mb.get('setting')}"))
-        elif ma[key] is not None and mb[key] is not None:
-            seeds.append(seed)
-            diffs.append(ma[key] - mb[key])
-    return Paired(tuple(seeds), tuple(diffs), tuple(unpaired))
-
-
-def unpaired_note(name: str, p: Paired) -> str | None:
-    """What `paired` left out of a variant's comparison and why; None when nothing."""
-    if not p.unpaired:
-        return None
-    whys: dict[str, list[int]] = {}
-    for seed, why in p.unpaired:
-        whys.setdefault(why.replace(f" of seed {seed}", " of that seed"), []).append(seed)
-    parts = [f"seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}: {why}"
-             for why, s in whys.items()]
-    return (f"{name}: {len(p.unpaired)} seed{'s' if len(p.unpaired) > 1 else ''} left "
-            f"unpaired ({'; '.join(parts)}); a pair is made only within one device, "
-            "precision and thread count.")
-
-
-def holm(p_values: dict[str, float]) -> dict[str, float]:
-    """Holm's step-down adjusted p-values of a family of tests: with m tests sorted by their
-    p-values, the k-th smallest (k from 1) becomes max over j <= k of min(1, (m - j + 1)
-    p_(j)); a test is rejected at level alpha when its adjusted p-value is below alpha, which
-    controls the chance of any false call in the family at alpha."""
-    order = sorted(p_values, key=lambda name: p_values[name])
-    m, running, adjusted = len(order), 0.0, {}
-    for k, name in enumerate(order):
-        running = max(running, min(1.0, (m - k) * p_values[name]))
-        adjusted[name] = running
-    return adjusted
-
-
-def holm_levels(p_values: dict[str, float]) -> dict[str, float]:
-    """The level each test of the family is held to by Holm's method: alpha / (m - k + 1)
-    for the k-th smallest p-value."""
-    order = sorted(p_values, key=lambda name: p_values[name])
-    return {name: ALPHA / (len(order) - k) for k, name in enumerate(order)}
-
-
-def detectable(size: float) -> str:
-    """'smaller than 1.23 points, if any': what a not-distinguishable gain in accuracy
-    (`size`: the half-width, a fraction) could still be."""
-    return f"smaller than {100 * size:.2f} points, if any"
-
-
-def verdict(p: Paired, significant: bool | None = None, size: float | None = None) -> str:
-    """'better', 'worse', or 'not distinguishable: smaller than X points, if any' (X: `size`,
-    by default the 95 % half-width, in points of accuracy); `significant`: a corrected
-    test's answer instead of the 95 % interval's."""
-    sign = p.sign()
-    if sign is None:
-        return "not measured" if p.n == 0 else "one seed: no interval"
-    called = sign != 0 if significant is None else significant
-    if called:
-        return "better" if p.mean > 0 else "worse"
-    return "not distinguishable: " + detectable(p.half_width if size is None else size)
-
-
-def separation_note(n: int) -> str:
-    """What n paired seeds can and cannot separate."""
-    if n < 2:
-        return ("With one seed there is no interval: a difference cannot be told "
-                "from seed noise.")
-    k = t975(n - 1) / math.sqrt(n)
-    return (f"With {n} seeds the 95 % interval is the mean difference ± {t975(n - 1):.2f} "
-            f"s/√{n} = ± {k:.2f} s, s being the sample standard deviation of the per-seed "
-            f"differences: a difference is called only when it is more than {k:.1f} times "
-            "that seed-to-seed spread away from 0; 'not distinguishable' means these seeds "
-            "could not tell, not that the two are equal.")
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -378,20 +161,19 @@ def read_experiments(folders: Path | str | Iterable[Path | str]
     where: dict[tuple[str, int], Path] = {}
     for folder in folders_of(folders):
         for path in sorted(folder.glob("*_seed*.json")) if folder.is_dir() else []:
-            run = load_run(path)
-            config = run.get("config") or {}
-            exp = config.get("experiment")
-            if not exp or run.get("final") is None:
+            run = Run.load(path)
+            exp = run.config.get("experiment")
+            if not exp or not run.finished:
                 continue
-            key = (exp["variant"], config["seed"])
+            key = (exp["variant"], run.seed)
             if key in where:
                 raise UserError(f"{key[0]} seed {key[1]} has two run files, {where[key]} and "
                                 f"{path}: a run is made once; keep one of them")
             where[key] = path
-            out.setdefault(exp["variant"], {})[config["seed"]] = measures(run)
+            out.setdefault(exp["variant"], {})[run.seed] = measures(run)
             arms[exp["variant"]] = Arm(exp["variant"], exp.get("baseline"),
                                        exp.get("changes", ""),
-                                       "ladder" if config.get("model") == "lenet" else "report")
+                                       "ladder" if run.model == "lenet" else "report")
     order = sorted(arms.values(), key=lambda a: (a.group != "ladder", a.baseline is not None,
                                                  a.name))
     return out, order
@@ -445,7 +227,7 @@ def ranked_table(variants, runs, group: str, title: str) -> Table:
     rows = []
     for v in arms:
         seeds, gain = runs[v.name], gains[v.name]
-        meets = sum(1 for m in seeds.values() if (m["test_acc"] or 0) >= BAR)
+        meets = sum(1 for m in seeds.values() if (m["test_acc"] or 0) >= BAR_ACCURACY)
         p_cell, text = None, verdict(gain)
         if gain.p_value is not None:
             p_cell = _p_text(gain.p_value)
@@ -481,7 +263,7 @@ def ranked_table(variants, runs, group: str, title: str) -> Table:
     notes += [separation_note(n) for n in counts]
     notes += [note for v in arms if (note := unpaired_note(v.name, gains[v.name]))]
     return Table(["variant", "changes", "parameters", "seeds", "test acc", GAIN, HALF,
-                  P_VALUE, "verdict", f"test ≥ {BAR:.2f}"],
+                  P_VALUE, "verdict", f"test ≥ {BAR_ACCURACY:.2f}"],
                  [row for _, row in rows], title=title, notes=notes)
 
 
@@ -548,19 +330,6 @@ CLAIMS = [
 ]
 
 
-def claim_verdict(p: Paired, expected: int, a: str = "", b: str = "") -> str:
-    sign = p.sign()
-    if sign is None:
-        return (f"not measured: python task2_experiments.py --only {a} {b}" if p.n == 0
-                else "one seed: no interval")
-    if expected == 0:
-        return (f"consistent: not distinguishable at {p.n} seeds" if sign == 0 else
-                "does not hold: a difference")
-    if sign == 0:
-        return f"not distinguishable at {p.n} seeds"
-    return "supported" if sign == expected else "contradicted"
-
-
 def claims_table(runs) -> Table:
     rows, unpaired = [], {}
     for claim, tests in CLAIMS:
@@ -594,17 +363,14 @@ def ten_epoch_table(runs, variants) -> Table:
         best = [m["test_acc"] for m in seeds.values() if m["test_acc"] is not None]
         last = [m["test_acc_10"] for m in seeds.values() if m["test_acc_10"] is not None]
 
-        def spread(values):
-            if not values:
-                return None
-            return ("{:.4f} ± {:.4f}".format(*mean_std(values)) if len(values) > 1
-                    else f"{values[0]:.4f}")
-        rows.append([v.name, v.changes, str(len(seeds)), spread(best), spread(last),
-                     f"{sum(1 for x in best if x >= BAR)} of {len(best)}"])
+        rows.append([v.name, v.changes, str(len(seeds)),
+                     format_mean_std(best, 4) if best else None,
+                     format_mean_std(last, 4) if last else None,
+                     f"{sum(1 for x in best if x >= BAR_ACCURACY)} of {len(best)}"])
         counts.append(len(seeds))
     note = spread_note(counts)
     return Table(["recipe", "what", "seeds", "test acc, best-validation check",
-                  "test acc at epoch 10", f"seeds ≥ {BAR:.2f}"], rows,
+                  "test acc at epoch 10", f"seeds ≥ {BAR_ACCURACY:.2f}"], rows,
                  title="The 10-epoch bar: the report's recipes trained for 10 epochs",
                  notes=([note] if note else [])
                  + ["The best check is chosen by the recipe's validation measure; the test "
@@ -691,9 +457,7 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
     """Each change's gain in test accuracy over its baseline of the same seed, in points:
     every seed's paired difference as a dot, the 95 % interval of their mean as a bar with
     the mean as a tick (PNG and PDF)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     items = [(v, paired(runs, v.name, v.baseline, "test_acc")) for v in variants
              if v.baseline is not None and v.name in runs]
@@ -725,21 +489,3 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
         fig.savefig(p, dpi=130)
     plt.close(fig)
     return paths
-
-
-def write_experiment_tables(folder: Path | str) -> list[Path]:
-    """experiments.md and experiments.tex (the tables) and experiments_gain.png/.pdf in
-    `folder`; prints the Markdown."""
-    folder = Path(folder)
-    tables, runs, variants = experiment_tables(folder)
-    if not runs:
-        print(f"no finished experiment runs in {folder} yet: no tables")
-        return []
-    markdown = "\n".join(to_markdown(t) for t in tables)
-    written = [folder / "experiments.md", folder / "experiments.tex"]
-    atomic_write_text(written[0], markdown)
-    atomic_write_text(written[1], "\n".join(to_latex(t) for t in tables))
-    written += draw_gains(runs, variants, folder / "experiments_gain")
-    print(markdown)
-    print("wrote " + ", ".join(map(str, written)))
-    return written

@@ -1,15 +1,15 @@
 """The report's words: its fixed sentences, headings, the handout's items and the figures'
-captions, as text blocks ({...}: filled in from the run files by report_sections.py). Edit the
-wording here; no code decides anything in this file.
+captions and files, as text blocks ({...}: filled in from the run files by
+`reporting.sections`). Edit the wording here; no code decides anything in this file.
 """
 from __future__ import annotations
 
-from plots import COMPARISON_FIGURE
 
 # Data sources recognised by the key of their data cache (dataloaders.py: from the source's
 # kind and content), as recorded in every run under results/.
 KNOWN_SOURCES = {"e98dedfbb831d5137458": "the JPEG copy of CIFAR-10 (quality 75)"}
 GUIDE_DATA = "docs/GUIDE.md, 'Offline: a local copy of the data'"
+COMPARISON_FIGURE = "task3d_loss_comparison.png"  # Task 3d's figure (reporting.figures draws it)
 # Each figure REPORT.md embeds: the handout's item -> (caption, file).
 FIGURES = {
     "1a": ("Task 1a: training, validation and test loss", "task1_loss.png"),

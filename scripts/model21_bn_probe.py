@@ -19,15 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli import ArgumentParser, UserError, positive_int, run_cli  # noqa: E402
+from training.cli import ArgumentParser, add_debug_arg, positive_int, run_cli  # noqa: E402
+from training.errors import UserError  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from dataloaders import load_cifar10  # noqa: E402
-from evaluation import evaluate  # noqa: E402
+from training.evaluation import evaluate  # noqa: E402
 from task2_models import Model21  # noqa: E402
-from trainer import Trainer  # noqa: E402
+from trainer import Settings, Trainer  # noqa: E402
+from training.batches import Splits  # noqa: E402
+from training.steps import make_step  # noqa: E402
 from utils import resolve_precision, seed_everything  # noqa: E402
 
 
@@ -84,10 +87,12 @@ def main(data_dir: str, epochs: int, out: str) -> None:
         print(json.dumps(rows[-1]), flush=True)
         Path(out).write_text(json.dumps(rows, indent=1))
 
-    trainer = Trainer(model, optimizer, data.train, data.val, test=data.test,
-                      train_eval=data.train_eval, epochs=epochs, patience=0, device=device,
-                      autocast_dtype=dtype, run_path=Path(out).with_suffix(".run"),
-                      config={"model": "model21"}, progress=False, on_check=probe)
+    step = make_step(model, optimizer, data.train, device, dtype)
+    splits = Splits(data.train, data.val, data.test, data.train_eval)
+    trainer = Trainer(model, optimizer, step, splits,
+                      Settings(epochs, device, dtype, patience=0, progress=False),
+                      run_path=Path(out).with_suffix(".run"), config={"model": "model21"},
+                      on_check=probe)
     trainer.train()  # on_check: after every check
 
 
@@ -101,7 +106,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="CIFAR-10 source, any that --data-dir of the task scripts accepts")
     parser.add_argument("epochs", type=positive_int, help="epochs to train (2 in the analysis)")
     parser.add_argument("out", metavar="OUT.json", help="where the rows go (a JSON list)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

@@ -39,9 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli import ArgumentParser, UserError, run_cli  # noqa: E402
-from recipes import RECIPES, default_epochs  # noqa: E402
-from runs import atomic_write_text, load_run  # noqa: E402
+from training.cli import ArgumentParser, add_debug_arg, run_cli  # noqa: E402
+from training.errors import UserError  # noqa: E402
+from training.recipes import RECIPES, default_epochs  # noqa: E402
+from training.record import Run  # noqa: E402
+from training.storage import atomic_write_text  # noqa: E402
 
 METRICS = ("val_loss", "val_accuracy")
 PATIENCES = (4, 6, 8, 10, 12, 16, 20)
@@ -201,7 +203,7 @@ def collect(paths: list[str]) -> list[History]:
             found = []
             for f in files:
                 try:
-                    run = load_run(f)
+                    run = Run.load(f)
                 except UserError:
                     continue  # not a run: benchmark.json and the like
                 found.append(_history(run, f, f.relative_to(path).as_posix()[:-len(".json")]))
@@ -210,31 +212,28 @@ def collect(paths: list[str]) -> list[History]:
                                 "runs the task scripts wrote, or their JSON files")
             histories += found
         elif path.is_file() or not path.exists():
-            histories.append(_history(load_run(path), path, path.name.removesuffix(".json")))
+            histories.append(_history(Run.load(path), path, path.name.removesuffix(".json")))
         else:
             raise UserError(f"{path} is neither a file nor a folder")
     return histories
 
 
-def _history(run: dict, path: Path, label: str) -> History:
-    model = (run.get("config") or {}).get("model")
-    history = run.get("history")
-    if not model or not isinstance(history, list) or any(
+def _history(run: Run, path: Path, label: str) -> History:
+    model, history = run.model, run.history
+    if not model or any(
             not isinstance(c, dict) or not {"epoch", "val_loss", "val_accuracy"} <= set(c)
             for c in history):
         raise UserError(f"{path} is not a run of this project's Trainer (it needs "
                         "config.model and a history of checks with epoch, val_loss and "
                         "val_accuracy)")
-    config = run.get("config") or {}
-    args = config.get("args") or {}
-    epochs, default = config.get("epochs") or args.get("epochs"), default_epochs(config)
-    experiment = (config.get("experiment") or {}).get("variant")
+    args = run.args
+    epochs, default = run.epochs, default_epochs(run.config)
+    experiment = (run.config.get("experiment") or {}).get("variant")
     variant = (f"Task 2e experiment {experiment}" if experiment else
                f"--run-suffix {args['run_suffix']}: a variant" if args.get("run_suffix") else
                f"{epochs} of its task's {default} epochs" if epochs and default and
                epochs < default else None)
-    return History(label, model, str(run.get("status", "?")), history, args.get("subset"),
-                   variant)
+    return History(label, model, run.status, history, args.get("subset"), variant)
 
 
 # --------------------------------------------------------------------------- output
@@ -325,7 +324,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              f"of the whole history's best (default: {TOLERANCE})")
     parser.add_argument("--markdown", default=None, metavar="PATH",
                         help="also write the tables to this Markdown file")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(parser)
     return parser
 
 

@@ -21,7 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dataloaders import CLASSES  # noqa: E402
+from training.batches import CLASSES  # noqa: E402
+from training.record import Run  # noqa: E402
 
 SHARED_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -122,6 +123,12 @@ def stop_after(checks: int):
         if len(run["history"]) == checks:
             raise Stop
     return callback
+
+
+def typed(*runs: dict) -> list[Run]:
+    """Runs as every table and figure takes them, made from run dicts as a run file holds
+    them (a model's seeds: several)."""
+    return [Run.from_dict(run, Path(f"run{i}.json")) for i, run in enumerate(runs)]
 
 
 def md5(path: Path) -> str:

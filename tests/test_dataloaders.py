@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import dataloaders
-from dataloaders import (CIFAR_MEAN, CIFAR_STD, Normalize, TensorBatches,
-                         load_cifar10, read_cifar10, split_indices)
-from cli import UserError
+from dataloaders import load_cifar10, read_cifar10, split_indices
+from training.batches import CIFAR_MEAN, CIFAR_STD, Normalize, TensorBatches
+from training.errors import UserError
 from conftest import (make_images, md5, tar_tree, write_image_tree, write_pickle_batches,
                       zip_tree)
 

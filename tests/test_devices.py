@@ -1,12 +1,11 @@
 """What each device gets, tested on a CPU by faking what the device would answer.
 
-Nothing here has run on a T4, a V100 or a Mac: the CUDA capabilities, MPS availability and
-out-of-memory errors are faked the way PyTorch reports them. The tests marked `cuda` run on a
-GPU and skip without one.
+Nothing here has run on a T4, a V100 or a Mac: the CUDA capabilities and MPS availability are
+faked the way PyTorch reports them (out-of-memory errors: test_out_of_memory.py). The tests
+marked `cuda` run on a GPU and skip without one.
 """
 import argparse
 import json
-import re
 import signal
 import warnings
 
@@ -14,15 +13,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-import cli
-import evaluation
-import steps
+from training import cli, errors
+from training import evaluation
+from training import steps
 import task1_lenet
 import utils
-from conftest import write_pickle_batches
-from dataloaders import TensorBatches
-from steps import GraphedStep, TrainStep
-from trainer import OutOfMemory, Trainer
+from training.batches import TensorBatches
+from training.steps import GraphedStep, TrainStep
+from trainer import Settings, Trainer
+from training.batches import Splits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -72,7 +71,7 @@ def test_bf16_on_a_pre_ampere_card_is_a_usage_error(monkeypatch, card):
     # torch.cuda.is_bf16_supported() says True on these cards (emulation): not asked.
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     fake_cuda(monkeypatch, CARDS[card])
-    with pytest.raises(cli.UserError, match="capability 8.0") as err:
+    with pytest.raises(errors.UserError, match="capability 8.0") as err:
         hardware(precision="bf16")
     assert err.value.exit_code == 2
 
@@ -82,7 +81,7 @@ def test_mps_runs_fp32_only(monkeypatch):
     hw = hardware()
     assert hw.device.type == "mps" and hw.autocast_dtype is None and hw.precision == "fp32"
     for precision in ("bf16", "fp16"):
-        with pytest.raises(cli.UserError, match="MPS") as err:
+        with pytest.raises(errors.UserError, match="MPS") as err:
             hardware(precision=precision)
         assert err.value.exit_code == 2
 
@@ -129,7 +128,7 @@ def test_every_row_of_the_precision_table_is_reachable(monkeypatch):
 
 def test_graphs_with_fp16_are_refused(monkeypatch):
     fake_cuda(monkeypatch, CARDS["H100"])
-    with pytest.raises(cli.UserError, match="fp16") as err:
+    with pytest.raises(errors.UserError, match="fp16") as err:
         hardware(precision="fp16", cuda_graphs="on")
     assert err.value.exit_code == 2
     assert hardware(precision="bf16", cuda_graphs="on").cuda_graphs is True
@@ -187,13 +186,13 @@ def make_trainer(tmp_path, *, epochs=2, dtype=None, on_check=None, init_seed=0, 
                  scaler=None, lr=1e-2):
     torch.manual_seed(init_seed)
     model = small_net()
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=lr),
-                      train or image_batches(160, 16, 1, shuffle=True),
-                      image_batches(40, 20, 2), test=image_batches(40, 20, 3),
-                      train_eval=image_batches(40, 20, 1), epochs=epochs, patience=0,
-                      device=torch.device("cpu"), run_path=tmp_path / "run",
-                      config={"model": "small"}, progress=False, on_check=on_check,
-                      autocast_dtype=dtype)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    train = train or image_batches(160, 16, 1, shuffle=True)
+    trainer = Trainer(model, optimizer, steps.make_step(model, optimizer, train, "cpu", dtype),
+                      Splits(train, image_batches(40, 20, 2), test=image_batches(40, 20, 3),
+                             train_eval=image_batches(40, 20, 1)),
+                      Settings(epochs, "cpu", dtype, patience=0, progress=False),
+                      run_path=tmp_path / "run", config={"model": "small"}, on_check=on_check)
     if scaler is not None:  # a scaler with other settings (the same in every trainer)
         trainer.train_step.core.scaler = scaler()
     return trainer
@@ -276,7 +275,7 @@ def test_a_resumed_fp16_run_keeps_the_steps_its_scaler_skipped(tmp_path):
     stopping = image_batches(160, 16, 1, shuffle=True, cls=StopAt, at=1, epoch=1)
     part = make_trainer(tmp_path / "b", dtype=torch.float16, epochs=2, scaler=scaler,
                         train=stopping)
-    with pytest.raises(cli.TrainingInterrupted):
+    with pytest.raises(errors.TrainingInterrupted):
         part.train()
     assert part.step == 12 and part.train_step.summary()["loss_scaler"]["skipped_steps"] == skipped
     resumed = make_trainer(tmp_path / "b", dtype=torch.float16, epochs=2, scaler=scaler,
@@ -301,7 +300,7 @@ def test_resume_between_checks_is_step_exact(tmp_path, dtype):
     # 10 batches an epoch, checks after 5 and 10: stopped after batch 8 of epoch 2
     stopping = image_batches(160, 16, 1, shuffle=True, cls=StopAt, at=7, epoch=1)
     part = make_trainer(tmp_path / "b", dtype=dtype, epochs=3, scaler=scaler, train=stopping)
-    with pytest.raises(cli.TrainingInterrupted):
+    with pytest.raises(errors.TrainingInterrupted):
         part.train()
     assert part.step == 18 and len(part.history) == 3  # stopped between checks 3 and 4
     resumed = make_trainer(tmp_path / "b", dtype=dtype, epochs=3, scaler=scaler, init_seed=99)
@@ -394,7 +393,7 @@ def test_an_eager_resume_puts_adams_step_counts_back_where_eager_adam_wants_them
 def test_checkpoint_keeps_the_rng_of_the_device_in_use(tmp_path, monkeypatch):
     """A CUDA run saves its current device's generator (not every visible GPU's) and loads
     it back; faked here on a CPU."""
-    from runs import RunStore
+    from training.storage import RunStore
     saved, loaded = [], []
     monkeypatch.setattr("runs.get_rng_state", lambda device: saved.append(device) or
                         torch.ByteTensor([1, 2, 3]))
@@ -413,141 +412,17 @@ def test_checkpoint_keeps_the_rng_of_the_device_in_use(tmp_path, monkeypatch):
     assert "device" not in torch.load(tmp_path / "cpu.pt", weights_only=True)["rng"]
 
 
-# ----------------------------------------------------------------------------- out of memory
-CUDA_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 15 GiB"
-MPS_OOM = ("MPS backend out of memory (MPS allocated: 5.56 GB, other allocations: 1.10 GB, "
-           "max allowed: 6.80 GB). Tried to allocate 768.00 MB on private pool.")
-
-
-def oom(kind: str) -> Exception:
-    return torch.cuda.OutOfMemoryError(CUDA_OOM) if kind == "cuda" else RuntimeError(MPS_OOM)
-
-
-def test_is_out_of_memory():
-    assert cli.is_out_of_memory(oom("cuda")) and cli.is_out_of_memory(oom("mps"))
-    assert cli.is_out_of_memory(RuntimeError("CUDA error: out of memory"))
-    try:  # a capture that failed because an allocation inside it did
-        try:
-            raise oom("cuda")
-        except RuntimeError:
-            raise RuntimeError("CUDA error: operation failed due to a previous error during "
-                               "capture")
-    except RuntimeError as err:
-        assert cli.is_out_of_memory(err)
-    assert not cli.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
-
-
-def run_task1(tmp_path, capsys):
-    """task1_lenet's command on tiny data (4 batches of 64 an epoch, a check every 2)."""
-    data = write_pickle_batches(tmp_path / "data", n_train_per_class=30)
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_:
-        cli.run_cli(task1_lenet.main, task1_lenet.get_args_parser(),
-                    ["--data-dir", str(data), "--output-dir", str(out), "--epochs", "3",
-                     "--device", "cpu", "--no-progress"])
-    lines = capsys.readouterr().err.strip().splitlines()
-    return exit_.value.code, lines, out
-
-
-@pytest.mark.parametrize("kind", ["cuda", "mps"])
-def test_out_of_memory_in_a_step(tmp_path, capsys, monkeypatch, kind):
-    real, calls = TrainStep.__call__, []
-
-    def step(self, images, labels):
-        calls.append(1)
-        if len(calls) == 5:  # after the first two checks
-            raise oom(kind)
-        return real(self, images, labels)
-
-    monkeypatch.setattr(TrainStep, "__call__", step)
-    code, lines, out = run_task1(tmp_path, capsys)
-    assert code == 1 and len(lines) == 1, lines
-    assert "out of memory on cpu in a training step (batch size 64): lower --batch-size" in \
-        lines[0]
-    assert "epoch 1.00" in lines[0]  # the last finished check, saved
-    run = json.loads((out / "task1_lenet.json").read_text())
-    assert len(run["history"]) == 2 and (out / "task1_lenet.pt").is_file()
-
-
-@pytest.mark.parametrize("kind", ["cuda", "mps"])
-def test_out_of_memory_at_a_check(tmp_path, capsys, monkeypatch, kind):
-    real, calls = evaluation.Evaluator.check, []
-
-    def check(self):
-        calls.append(1)
-        if len(calls) == 2:
-            raise oom(kind)
-        return real(self)
-
-    monkeypatch.setattr(evaluation.Evaluator, "check", check)
-    code, lines, out = run_task1(tmp_path, capsys)
-    assert code == 1 and len(lines) == 1, lines
-    assert "while evaluating (batch size 500): lower --eval-batch-size" in lines[0]
-    run = json.loads((out / "task1_lenet.json").read_text())
-    assert len(run["history"]) == 1  # the first check, kept
-
-
-def test_out_of_memory_while_capturing_a_graph(tmp_path):
-    def failing_capture(fn, warmup=3):
-        try:
-            raise torch.cuda.OutOfMemoryError(CUDA_OOM)
-        except RuntimeError:
-            raise RuntimeError("CUDA error: operation failed due to a previous error during "
-                               "capture")
-
-    torch.manual_seed(0)
-    model = small_net()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    train = image_batches(64, 16, 1, shuffle=True)
-    step = steps.make_step(model, optimizer, train, torch.device("cpu"), graphed=True)
-    step.record = failing_capture
-    trainer = Trainer(model, optimizer, train, image_batches(20, 20, 2), step=step,
-                      epochs=1, device=torch.device("cpu"), run_path=tmp_path / "run",
-                      config={"model": "small"}, progress=False)
-    with pytest.raises(OutOfMemory) as raised:
-        trainer.train()
-    assert re.search(r"captured as a CUDA graph\): lower --batch-size .* --cuda-graphs off; "
-                     r"no check had finished", cli.explain(raised.value))
-
-
-def test_a_run_evaluates_in_the_batches_eval_batch_size_gives(tmp_path, monkeypatch):
-    """--eval-batch-size reaches the evaluation itself (every check and the end), not only
-    the run's recorded flags."""
-    seen = []
-    real = evaluation.evaluate
-
-    def spy(model, batches, *args, **kwargs):
-        seen.append(max(len(labels) for _, labels in batches))
-        return real(model, batches, *args, **kwargs)
-
-    monkeypatch.setattr(evaluation, "evaluate", spy)
-    data = write_pickle_batches(tmp_path / "data", n_train_per_class=30)
-    out = tmp_path / "out"
-    cli.run_cli(task1_lenet.main, task1_lenet.get_args_parser(),
-                ["--data-dir", str(data), "--output-dir", str(out), "--epochs", "1",
-                 "--eval-batch-size", "7", "--device", "cpu", "--no-progress"])
-    assert seen and set(seen) == {7}  # the validation split alone has 30 images
-    run = json.loads((out / "task1_lenet.json").read_text())
-    assert run["config"]["data"]["eval_batch_size"] == 7
-
-
-def test_eval_batch_size_flag(tmp_path):
-    import task3_resnet
-    for module, default in ((task1_lenet, 500), (task3_resnet, 200)):
-        parser = module.get_args_parser()
-        assert parser.parse_args([]).eval_batch_size == default
-        assert parser.parse_args(["--eval-batch-size", "50"]).eval_batch_size == 50
-
-
 # ----------------------------------------------------------------------------- on a GPU
 @cuda
 def test_fp16_on_cuda_trains_and_records_its_scaler(tmp_path):
     model = small_net().cuda()
-    run = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2),
-                  image_batches(160, 16, 1, True, "cuda"), image_batches(40, 20, 2, device="cuda"),
-                  test=image_batches(40, 20, 3, device="cuda"), epochs=3, patience=0,
-                  device=torch.device("cuda"), run_path=tmp_path / "run",
-                  config={"model": "small"}, progress=False, autocast_dtype=torch.float16).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train = image_batches(160, 16, 1, True, "cuda")
+    run = Trainer(model, optimizer, steps.make_step(model, optimizer, train, "cuda", torch.float16),
+                  Splits(train, image_batches(40, 20, 2, device="cuda"),
+                         test=image_batches(40, 20, 3, device="cuda")),
+                  Settings(3, "cuda", torch.float16, patience=0, progress=False),
+                  run_path=tmp_path / "run", config={"model": "small"}).train()
     assert run["status"] == "finished" and run["final"]["test"]["accuracy"] > 0.5
     assert run["loss_scaler"]["scale"] > 0
 

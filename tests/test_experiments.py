@@ -1,20 +1,23 @@
-"""task2_experiments.py and comparison.py: the variants, the pairing over seeds, the paired
-intervals and verdicts, the ranking, and the command's handling of finished, interrupted and
-unknown runs, on tiny data the tests write."""
+"""task2_experiments.py and reporting/task2e.py: the variants (each variant's layers against
+what its change says), the pairing over seeds, the paired intervals and verdicts, the
+ranking, and the command's handling of finished, interrupted and unknown runs, on tiny data
+the tests write."""
+import dataclasses
 import json
 import math
-import os
 
 import pytest
 import torch
+from torch import nn
 
-import comparison
-import runner
+from reporting import task2e
+import trainer
 import task2_experiments as exp
-from architecture import parameter_table
-from comparison import Paired, claim_verdict, measures, paired, ranked_table, verdict
-from conftest import run_script, write_image_tree
-from runner import make_optimizer
+from training.architecture import parameter_table
+from reporting.task2e import measures, ranked_table
+from reporting.paired import Paired, claim_verdict, paired, verdict
+from conftest import run_script, typed, write_image_tree
+from training.jobs import make_optimizer
 from task1_lenet import LeNet
 
 
@@ -97,7 +100,7 @@ def test_measures_read_the_test_split_only_at_the_check_validation_chose():
     accs = [0.5 + 0.015 * i for i in range(20)]  # 0.70 first passed at check 15 (0.71)
     tests = [0.3] * 20
     tests[3] = 0.99  # the best test accuracy, at a check validation does not choose
-    m = measures(_run("lenet", 0, accs, tests=tests))
+    m = measures(typed(_run("lenet", 0, accs, tests=tests))[0])
     assert m["test_acc"] == 0.3                      # the last check has the lowest val loss
     assert m["val_acc_2"] == pytest.approx(accs[3])  # epoch 2.0 is the 4th check
     assert m["first_070"] == pytest.approx(7.5)
@@ -110,7 +113,7 @@ def test_ranking_puts_the_largest_gain_first():
     runs = {}
     for name, shift in (("lenet", 0.0), ("lenet-bn", 0.05), ("lenet-half", -0.02),
                         ("lenet-3x3", 0.01)):
-        runs[name] = {s: measures(_run(name, s, [a + shift + 0.001 * s for a in base]))
+        runs[name] = {s: measures(typed(_run(name, s, [a + shift + 0.001 * s for a in base]))[0])
                       for s in range(3)}
     table = ranked_table(list(exp.VARIANTS.values()), runs, "ladder", "t")
     assert table.column("variant") == ["lenet-bn", "lenet-3x3", "lenet-half"]
@@ -181,7 +184,7 @@ def test_finished_runs_are_skipped_and_interrupted_ones_resumed(tiny_data, tmp_p
 def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_data, tmp_path,
                                                                         monkeypatch):
     seen = {}
-    real_fit = runner.fit
+    real_fit = trainer.fit
 
     def spy(model, optimizer, data, args, hardware, *, run_name, **kw):
         images, labels = next(iter(data.train))
@@ -189,7 +192,7 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
                           "conv1": next(model.parameters()).detach().clone()}
         return real_fit(model, optimizer, data, args, hardware, run_name=run_name, **kw)
 
-    monkeypatch.setattr(runner, "fit", spy)
+    monkeypatch.setattr(trainer, "fit", spy)
     args = exp.get_args_parser().parse_args(_command(tiny_data, tmp_path)[1:] + [
         "--only", "lenet", "lenet-l2", "lenet-xavier", "--seeds", "2", "--parallel", "1"])
     exp.main(args)
@@ -202,7 +205,7 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
         assert torch.equal(seen[f"lenet-l2_seed{seed}"]["conv1"], base["conv1"])
         assert not torch.equal(seen[f"lenet-xavier_seed{seed}"]["conv1"], base["conv1"])
     assert not torch.equal(seen["lenet_seed0"]["first"][1], seen["lenet_seed1"]["first"][1])
-    tables, runs, arms = comparison.experiment_tables(tmp_path / "experiments")
+    tables, runs, arms = task2e.experiment_tables(tmp_path / "experiments")
     assert set(runs) == {"lenet", "lenet-l2", "lenet-xavier"}
     assert [(a.name, a.baseline, a.group) for a in arms] == [
         ("lenet", None, "ladder"), ("lenet-l2", "lenet", "ladder"),
@@ -226,3 +229,127 @@ def test_parallel_processes_share_the_runs(tiny_data, tmp_path):
         config = json.loads(path.read_text())["config"]
         assert config["environment"]["threads"] == 1  # one thread per run, on any machine
         assert "--worker" not in config["command"] and "--parallel 2" in config["command"]
+
+
+# --------------------------------------------------------------------------- the variants
+def layers(model: nn.Module) -> list[tuple]:
+    """Every leaf module in order: (type, its parameters' shapes, what else shapes it: a
+    convolution's stride and padding, a pooling's size, a dropout's p)."""
+    out = []
+    for module in model.modules():
+        if any(True for _ in module.children()):
+            continue
+        extra = ()
+        if isinstance(module, nn.Conv2d):
+            extra = (module.stride, module.padding)
+        elif isinstance(module, nn.MaxPool2d):
+            extra = (module.kernel_size,)
+        elif isinstance(module, (nn.Dropout, nn.Dropout2d)):
+            extra = (module.p,)
+        out.append((type(module).__name__,
+                    tuple(tuple(p.shape) for p in module.parameters(recurse=False)), extra))
+    return out
+
+
+def lenet_layers(k=5, channels=(32, 64, 128), stride=False, bn=False, convs=1, dropout=0.0):
+    """Task 1's LeNet as its handout table gives it (three conv-relu-pool blocks, dense 64,
+    dense 10), with the changes the handout suggests, written out layer by layer."""
+    out, c_in = [], 3
+    for c in channels:
+        for j in range(convs):
+            s = 2 if stride and j == convs - 1 else 1
+            out.append(("Conv2d", ((c, c_in, k, k), (c,)), ((s, s), (k // 2, k // 2))))
+            out += [("BatchNorm2d", ((c,), (c,)), ())] if bn else []
+            out.append(("ReLU", (), ()))
+            c_in = c
+        out += [] if stride else [("MaxPool2d", (), (2,))]
+    out.append(("Flatten", (), ()))
+    out += [("Dropout", (), (dropout,))] if dropout else []
+    out.append(("Linear", ((64, c_in * 4 * 4), (64,)), ()))
+    out += [("BatchNorm1d", ((64,), (64,)), ())] if bn else []
+    out.append(("ReLU", (), ()))
+    out += [("Dropout", (), (dropout,))] if dropout else []
+    out.append(("Linear", ((10, 64), (10,)), ()))
+    return out
+
+
+# What each LeNet variant's change says, as lenet_layers' arguments, and its training
+# (optimizer, learning rate, weight decay); every other setting is the baseline's.
+LADDER = {
+    "lenet": ({}, {}),
+    "lenet-3x3": ({"k": 3}, {}),
+    "lenet-half": ({"channels": (16, 32, 64)}, {}),
+    "lenet-double": ({"channels": (64, 128, 256)}, {}),
+    "lenet-strided": ({"stride": True}, {}),
+    "lenet-bn": ({"bn": True}, {}),
+    "lenet-2conv": ({"convs": 2}, {}),
+    "lenet-l2": ({}, {"weight_decay": 5e-4}),
+    "lenet-dropout": ({"dropout": 0.5}, {}),
+    "lenet-xavier": ({}, {}),
+    "lenet-adam": ({}, {"optimizer": "Adam", "lr": 1e-3}),
+}
+
+
+def changed_as_said(name: str) -> None:
+    variant = exp.VARIANTS[name]
+    shape, training = LADDER[name]
+    assert layers(variant.build()) == lenet_layers(**shape), name
+    job, base = variant.job(0, 10), exp.VARIANTS["lenet"].job(0, 10)
+    expected = {"optimizer": base.optimizer, "lr": base.lr, "weight_decay": base.weight_decay,
+                **training}
+    assert {k: getattr(job, k) for k in expected} == expected, name
+    assert job.batch_size == base.batch_size
+
+
+@pytest.mark.parametrize("name", [n for n, v in exp.VARIANTS.items() if v.recipe == "lenet"])
+def test_each_lenet_variant_differs_from_lenet_exactly_as_its_change_says(name):
+    assert name in LADDER, f"{name}: say what its change is in LADDER"
+    assert exp.VARIANTS[name].baseline == (None if name == "lenet" else "lenet")
+    changed_as_said(name)
+
+
+def test_the_baseline_is_task_1s_network_and_xavier_changes_only_the_initialization():
+    from task1_lenet import LeNet
+    assert layers(LeNet()) == lenet_layers() == layers(exp.VARIANTS["lenet"].build())
+    torch.manual_seed(0)
+    xavier = exp.VARIANTS["lenet-xavier"].build()
+    torch.manual_seed(0)
+    default = exp.VARIANTS["lenet"].build()
+    convs = [m for m in xavier.modules() if isinstance(m, nn.Conv2d)]
+    assert all(torch.count_nonzero(c.bias) == 0 for c in convs)
+    for c in convs:  # Xavier-uniform: |w| <= sqrt(6 / (fan_in + fan_out))
+        fan_in, fan_out = c.weight[0].numel(), c.weight.shape[0] * c.weight[0, 0].numel()
+        assert c.weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
+    assert all(torch.count_nonzero(m.bias) > 0 for m in default.modules()
+               if isinstance(m, nn.Conv2d))
+
+
+def test_the_check_catches_lenet_bn_built_without_batchnorm(monkeypatch):
+    without = dataclasses.replace(exp.VARIANTS["lenet-bn"], model={})
+    monkeypatch.setitem(exp.VARIANTS, "lenet-bn", without)
+    with pytest.raises(AssertionError):
+        changed_as_said("lenet-bn")
+
+
+def test_each_report_variant_differs_from_its_recipe_as_its_change_says():
+    v = exp.VARIANTS
+
+    def convs_to_5x5(entries):
+        return [(t, ((s[0][:2] + (5, 5), s[1]) if t == "Conv2d" else s),
+                 ((e[0], (2, 2)) if t == "Conv2d" else e)) for t, s, e in entries]
+
+    model22 = layers(v["model22"].build())
+    assert layers(v["model22-5x5"].build()) == convs_to_5x5(model22)
+    assert layers(v["model22-p0.1"].build()) == [
+        (t, s, (0.1,) if t == "Dropout2d" else e) for t, s, e in model22]
+    assert [e for e in model22 if e[0] == "Dropout2d"] == [("Dropout2d", (), (0.5,))] * 3
+    assert layers(v["model22-p0"].build()) == [e for e in model22 if e[0] != "Dropout2d"]
+    model21 = layers(v["model21"].build())
+    assert layers(v["model21-default-init"].build()) == model21
+    assert layers(v["model21-adam"].build()) == model21
+    assert v["model21-adam"].job(0, 10).optimizer == "Adam" != v["model21"].job(0, 10).optimizer
+    torch.manual_seed(0)
+    assert all(torch.count_nonzero(m.bias) > 0 for m in v["model21-default-init"].build()
+               .modules() if isinstance(m, nn.Conv2d))
+    assert all(torch.count_nonzero(m.bias) == 0 for m in v["model21"].build().modules()
+               if isinstance(m, nn.Conv2d))

@@ -1,8 +1,7 @@
-"""Task 2e's measures and verdicts (comparison.py), checked by hand on planted runs: the one
+"""Task 2e's measures and verdicts (reporting/task2e.py), checked by hand on planted runs: the one
 standard deviation, Student's t without scipy, roughness, the pairing within one seed,
 device, precision and thread count, the half-widths and Holm's correction, the facts in
-words, runs read from several folders, the report's 2e section, and each variant's layers
-against what its change says."""
+words, runs read from several folders, and the report's 2e section."""
 import ast
 import dataclasses
 import json
@@ -10,30 +9,26 @@ import math
 import re
 
 import pytest
-import torch
-from torch import nn
 
-import comparison
-import runrecord
-import task2_experiments as exp
-from cli import UserError
-from comparison import (ALPHA, GAIN, HALF, MEASURES, P_VALUE, ROUGHNESS, Arm, Paired, facts,
-                        holm, incomplete_beta, measures, paired, ranked_table,
-                        read_experiments, roughness, t975, t_cdf, t_two_sided_p)
-from conftest import ROOT
-from runrecord import mean_std, sample_std
-from tables import Table
+from reporting import task2e
+from training import record as runrecord
+from training.errors import UserError
+from reporting.task2e import GAIN, HALF, MEASURES, P_VALUE, ROUGHNESS, Arm, facts, measures, ranked_table, read_experiments, roughness
+from reporting.paired import ALPHA, holm, incomplete_beta, paired, t975, t_cdf, t_two_sided_p
+from conftest import ROOT, typed
+from training.record import mean_std
+from reporting.render import Table
 
 ONE_THREAD = "cpu, bf16, 1 thread"
 
 
 # --------------------------------------------------------------------------- one std
 def test_the_one_standard_deviation_is_the_sample_one():
-    assert sample_std([1, 2, 3, 4]) == pytest.approx(1.2910, abs=5e-5)
-    assert sample_std([0.5]) == 0.0
-    assert "sample standard deviation" in runrecord.sample_std.__doc__
+    assert mean_std([1, 2, 3, 4])[1] == pytest.approx(1.2910, abs=5e-5)
+    assert mean_std([0.5])[1] == 0.0
+    assert "sample standard deviation" in runrecord.mean_std.__doc__
     assert mean_std([1, 2, 3, 4]) == pytest.approx((2.5, 1.2910), abs=5e-5)
-    from run_tables import format_mean_std
+    from training.record import format_mean_std
     assert format_mean_std([1, 2, 3, 4], 4) == "2.5000 ± 1.2910"
     assert runrecord.spread_note([3, 1]) == "Mean ± sample standard deviation over 3 seeds."
 
@@ -43,7 +38,7 @@ STD_NAMES = {"std", "nanstd", "var", "nanvar", "pstdev", "pvariance", "stdev", "
 
 def std_calls(source: str) -> list[str]:
     """Calls in `source` that compute a standard deviation or variance other than through
-    runrecord.sample_std: numpy's (or a tensor's) std/var without ddof=1, and the statistics
+    training.record.mean_std: numpy's (or a tensor's) std/var without ddof=1, and the statistics
     module's, each as 'line N: name'."""
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -67,7 +62,9 @@ def test_the_scan_finds_a_default_ddof_std():
     assert std_calls("np.std(v, ddof=1)\nsample_std(v)\n") == []
 
 
-@pytest.mark.parametrize("path", sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")]),
+@pytest.mark.parametrize("path", sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py"),
+                                         *ROOT.glob("training/*.py"),
+                                         *ROOT.glob("reporting/*.py")]),
                          ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_no_module_computes_another_standard_deviation(path):
     assert std_calls(path.read_text()) == []
@@ -117,8 +114,8 @@ def test_roughness_is_defined_once_and_the_tables_say_that_definition():
     assert MEASURES["roughness"].label is ROUGHNESS
     runs = planted_runs({"lenet": [0.6, 0.7, 0.65], "lenet-dropout": [0.61, 0.71, 0.66]})
     variants = [Arm("lenet", None, "", "ladder"), Arm("lenet-dropout", "lenet", "d", "ladder")]
-    assert any(ROUGHNESS in note for note in comparison.speed_table(variants, runs).notes)
-    assert any(ROUGHNESS in note for note in comparison.claims_table(runs).notes)
+    assert any(ROUGHNESS in note for note in task2e.speed_table(variants, runs).notes)
+    assert any(ROUGHNESS in note for note in task2e.claims_table(runs).notes)
 
 
 def test_a_run_that_read_the_test_split_only_at_the_end_gives_the_same_measures():
@@ -128,12 +125,12 @@ def test_a_run_that_read_the_test_split_only_at_the_end_gives_the_same_measures(
         check["test_accuracy"] = acc
     grid = [{**check, "test_accuracy": None} for check in full[:-1]] + [full[-1]]
     final = {"test": {"accuracy": 0.47}, "best_epoch": 1.5}
-    a = measures({"config": {}, "history": full, "final": final})
-    b = measures({"config": {}, "history": grid, "final": final})
+    a, b = map(measures, typed({"config": {}, "history": full, "final": final},
+                               {"config": {}, "history": grid, "final": final}))
     assert a == b and a["test_acc"] == 0.47
     # a final evaluation of other weights than the best check's is not taken for it
-    assert measures({"config": {}, "history": grid,
-                     "final": {**final, "best_epoch": 3.0}})["test_acc"] is None
+    assert measures(*typed({"config": {}, "history": grid,
+                            "final": {**final, "best_epoch": 3.0}}))["test_acc"] is None
 
 
 # --------------------------------------------------------------------------- pairing
@@ -221,7 +218,7 @@ def test_runs_from_several_folders_and_a_run_made_twice(tmp_path):
 
 
 def test_the_report_reads_every_committed_experiments_folder(tmp_path):
-    from report_cited import CITED, EXPERIMENTS, TASK_OUTPUT_RUNS, experiments_folders
+    from reporting.cited import CITED, EXPERIMENTS, TASK_OUTPUT_RUNS, experiments_folders
     assert len(EXPERIMENTS) >= 3
     (tmp_path / EXPERIMENTS[0]).mkdir(parents=True)
     (tmp_path / EXPERIMENTS[1]).mkdir(parents=True)
@@ -311,7 +308,7 @@ def test_the_facts_are_read_from_the_tables_in_their_order():
                       for s in range(3)}
         variants.append(Arm(name, "lenet", f"change {name}", "ladder"))
     ladder = ranked_table(variants, runs, "ladder", "t")
-    claims = comparison.claims_table(runs)
+    claims = task2e.claims_table(runs)
     said = facts(ladder, claims)
     assert 3 <= len(said) <= 5
     assert said[0] == "The baseline, lenet: test accuracy 0.6500 (mean over 3 seeds; " \
@@ -338,7 +335,7 @@ def test_the_facts_are_read_from_the_tables_in_their_order():
 def test_no_gain_told_apart_is_said_so():
     runs, variants = small_ladder()
     ladder = ranked_table([v for v in variants if v.name != "c"] + [], runs, "ladder", "t")
-    said = facts(ladder, comparison.claims_table(runs))
+    said = facts(ladder, task2e.claims_table(runs))
     assert said[1].startswith("No change was told apart as a gain over lenet; the largest "
                               "mean gain was a (change a), +3.00 points")
     assert said[2] == "No change was told apart as a loss against lenet."
@@ -346,8 +343,8 @@ def test_no_gain_told_apart_is_said_so():
 
 # --------------------------------------------------------------------------- the report
 def test_reports_2e_opens_with_the_facts_and_uses_the_ladders_baseline(tmp_path):
-    from report_cited import TASK_OUTPUT_RUNS
-    from report_sections import build_report
+    from reporting.cited import TASK_OUTPUT_RUNS
+    from report import build_report
     for seed, acc in enumerate((0.70, 0.72, 0.74)):  # Task 1's own runs, another baseline
         run_file(tmp_path, "task1", seed, acc)
         path = tmp_path / f"task1_seed{seed}.json"
@@ -375,8 +372,8 @@ def test_reports_2e_opens_with_the_facts_and_uses_the_ladders_baseline(tmp_path)
 
 
 def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, monkeypatch):
-    from report_cited import TASK_OUTPUT_RUNS
-    from report_sections import build_report
+    from reporting.cited import TASK_OUTPUT_RUNS
+    from report import build_report
     for seed, acc in enumerate((0.70, 0.72, 0.74)):
         for name, model in (("task1_lenet", "lenet"), ("task2_model21", "model21"),
                             ("task2_model22", "model22")):
@@ -392,8 +389,8 @@ def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, mo
         run_file(tmp_path / "experiments", "lenet-bn", seed, 0.62 + 0.013 * seed)
         run_file(tmp_path / "experiments", "model21", seed, 0.7 + 0.01 * seed,
                  baseline="model21", model="model21")
-    monkeypatch.setattr(runrecord, "sample_std", lambda values: 7.77777 if len(values) > 1
-                        else 0.0)
+    monkeypatch.setattr(runrecord, "mean_std", lambda values: (
+        sum(values) / len(values), 7.77777 if len(values) > 1 else 0.0))
     text, _ = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     spreads = re.findall(r"± ?([\d.]+)( s\b)?", text)
     assert len(spreads) > 20
@@ -401,127 +398,3 @@ def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, mo
         if formula:  # the interval's width in units of s: "± 2.78 s/√5", no standard deviation
             continue
         assert value in ("7.8", "7.778", "7.7778"), value
-
-
-# --------------------------------------------------------------------------- the variants
-def layers(model: nn.Module) -> list[tuple]:
-    """Every leaf module in order: (type, its parameters' shapes, what else shapes it: a
-    convolution's stride and padding, a pooling's size, a dropout's p)."""
-    out = []
-    for module in model.modules():
-        if any(True for _ in module.children()):
-            continue
-        extra = ()
-        if isinstance(module, nn.Conv2d):
-            extra = (module.stride, module.padding)
-        elif isinstance(module, nn.MaxPool2d):
-            extra = (module.kernel_size,)
-        elif isinstance(module, (nn.Dropout, nn.Dropout2d)):
-            extra = (module.p,)
-        out.append((type(module).__name__,
-                    tuple(tuple(p.shape) for p in module.parameters(recurse=False)), extra))
-    return out
-
-
-def lenet_layers(k=5, channels=(32, 64, 128), stride=False, bn=False, convs=1, dropout=0.0):
-    """Task 1's LeNet as its handout table gives it (three conv-relu-pool blocks, dense 64,
-    dense 10), with the changes the handout suggests, written out layer by layer."""
-    out, c_in = [], 3
-    for c in channels:
-        for j in range(convs):
-            s = 2 if stride and j == convs - 1 else 1
-            out.append(("Conv2d", ((c, c_in, k, k), (c,)), ((s, s), (k // 2, k // 2))))
-            out += [("BatchNorm2d", ((c,), (c,)), ())] if bn else []
-            out.append(("ReLU", (), ()))
-            c_in = c
-        out += [] if stride else [("MaxPool2d", (), (2,))]
-    out.append(("Flatten", (), ()))
-    out += [("Dropout", (), (dropout,))] if dropout else []
-    out.append(("Linear", ((64, c_in * 4 * 4), (64,)), ()))
-    out += [("BatchNorm1d", ((64,), (64,)), ())] if bn else []
-    out.append(("ReLU", (), ()))
-    out += [("Dropout", (), (dropout,))] if dropout else []
-    out.append(("Linear", ((10, 64), (10,)), ()))
-    return out
-
-
-# What each LeNet variant's change says, as lenet_layers' arguments, and its training
-# (optimizer, learning rate, weight decay); every other setting is the baseline's.
-LADDER = {
-    "lenet": ({}, {}),
-    "lenet-3x3": ({"k": 3}, {}),
-    "lenet-half": ({"channels": (16, 32, 64)}, {}),
-    "lenet-double": ({"channels": (64, 128, 256)}, {}),
-    "lenet-strided": ({"stride": True}, {}),
-    "lenet-bn": ({"bn": True}, {}),
-    "lenet-2conv": ({"convs": 2}, {}),
-    "lenet-l2": ({}, {"weight_decay": 5e-4}),
-    "lenet-dropout": ({"dropout": 0.5}, {}),
-    "lenet-xavier": ({}, {}),
-    "lenet-adam": ({}, {"optimizer": "Adam", "lr": 1e-3}),
-}
-
-
-def changed_as_said(name: str) -> None:
-    variant = exp.VARIANTS[name]
-    shape, training = LADDER[name]
-    assert layers(variant.build()) == lenet_layers(**shape), name
-    job, base = variant.job(0, 10), exp.VARIANTS["lenet"].job(0, 10)
-    expected = {"optimizer": base.optimizer, "lr": base.lr, "weight_decay": base.weight_decay,
-                **training}
-    assert {k: getattr(job, k) for k in expected} == expected, name
-    assert job.batch_size == base.batch_size
-
-
-@pytest.mark.parametrize("name", [n for n, v in exp.VARIANTS.items() if v.recipe == "lenet"])
-def test_each_lenet_variant_differs_from_lenet_exactly_as_its_change_says(name):
-    assert name in LADDER, f"{name}: say what its change is in LADDER"
-    assert exp.VARIANTS[name].baseline == (None if name == "lenet" else "lenet")
-    changed_as_said(name)
-
-
-def test_the_baseline_is_task_1s_network_and_xavier_changes_only_the_initialization():
-    from task1_lenet import LeNet
-    assert layers(LeNet()) == lenet_layers() == layers(exp.VARIANTS["lenet"].build())
-    torch.manual_seed(0)
-    xavier = exp.VARIANTS["lenet-xavier"].build()
-    torch.manual_seed(0)
-    default = exp.VARIANTS["lenet"].build()
-    convs = [m for m in xavier.modules() if isinstance(m, nn.Conv2d)]
-    assert all(torch.count_nonzero(c.bias) == 0 for c in convs)
-    for c in convs:  # Xavier-uniform: |w| <= sqrt(6 / (fan_in + fan_out))
-        fan_in, fan_out = c.weight[0].numel(), c.weight.shape[0] * c.weight[0, 0].numel()
-        assert c.weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
-    assert all(torch.count_nonzero(m.bias) > 0 for m in default.modules()
-               if isinstance(m, nn.Conv2d))
-
-
-def test_the_check_catches_lenet_bn_built_without_batchnorm(monkeypatch):
-    without = dataclasses.replace(exp.VARIANTS["lenet-bn"], model={})
-    monkeypatch.setitem(exp.VARIANTS, "lenet-bn", without)
-    with pytest.raises(AssertionError):
-        changed_as_said("lenet-bn")
-
-
-def test_each_report_variant_differs_from_its_recipe_as_its_change_says():
-    v = exp.VARIANTS
-
-    def convs_to_5x5(entries):
-        return [(t, ((s[0][:2] + (5, 5), s[1]) if t == "Conv2d" else s),
-                 ((e[0], (2, 2)) if t == "Conv2d" else e)) for t, s, e in entries]
-
-    model22 = layers(v["model22"].build())
-    assert layers(v["model22-5x5"].build()) == convs_to_5x5(model22)
-    assert layers(v["model22-p0.1"].build()) == [
-        (t, s, (0.1,) if t == "Dropout2d" else e) for t, s, e in model22]
-    assert [e for e in model22 if e[0] == "Dropout2d"] == [("Dropout2d", (), (0.5,))] * 3
-    assert layers(v["model22-p0"].build()) == [e for e in model22 if e[0] != "Dropout2d"]
-    model21 = layers(v["model21"].build())
-    assert layers(v["model21-default-init"].build()) == model21
-    assert layers(v["model21-adam"].build()) == model21
-    assert v["model21-adam"].job(0, 10).optimizer == "Adam" != v["model21"].job(0, 10).optimizer
-    torch.manual_seed(0)
-    assert all(torch.count_nonzero(m.bias) > 0 for m in v["model21-default-init"].build()
-               .modules() if isinstance(m, nn.Conv2d))
-    assert all(torch.count_nonzero(m.bias) == 0 for m in v["model21"].build().modules()
-               if isinstance(m, nn.Conv2d))

@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-import comparison
-import evaluation
+from reporting import task2e
+from training import evaluation
 import task2_experiments as exp
-from conftest import write_image_tree
+from conftest import typed, write_image_tree
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,6 @@ def test_the_grid_gives_the_measures_of_a_run_with_every_curve(tree, tmp_path, m
     assert [h["val_loss"] for h in grid["history"]] == [h["val_loss"] for h in full["history"]]
     assert grid["history"][-1]["test_accuracy"] == full["history"][-1]["test_accuracy"]
     assert grid["final"]["test"] == full["final"]["test"]
-    timeless = [{k: v for k, v in comparison.measures(r).items() if k != "train_s"}
-                for r in (grid, full)]
+    timeless = [{k: v for k, v in task2e.measures(r).items() if k != "train_s"}
+                for r in typed(grid, full)]
     assert timeless[0] == timeless[1] and len(timeless[0]) >= 5

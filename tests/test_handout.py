@@ -8,9 +8,9 @@ import zipfile
 import pytest
 import torch
 
-import plots
-import run_tables
-from conftest import run_script, write_image_tree
+from reporting import figures
+from reporting import results
+from conftest import run_script, typed, write_image_tree
 from test_trainer import make_trainer
 
 
@@ -69,10 +69,10 @@ def legends(monkeypatch, draw):
     def keep(fig, path):
         ax = fig.axes[0]
         seen.append((ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()]))
-        plots.pyplot().close(fig)
+        figures.pyplot().close(fig)
         return path
 
-    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(figures, "save_figure", keep)
     draw()
     return seen
 
@@ -82,32 +82,43 @@ def test_figures_draw_three_curves_and_say_when_a_run_has_no_test_curve(tmp_path
     for h in new["history"]:
         h.update(train_accuracy=0.6, test_loss=1.1)
     old = history([(0.5, 0.5)], key="unused")  # made before checks recorded the test split
-    seen = legends(monkeypatch, lambda: plots.plot_runs({"New": new, "Old": old}, "accuracy",
+    seen = legends(monkeypatch, lambda: figures.plot_runs({"New": typed(new), "Old": typed(old)}, "accuracy",
                                                         tmp_path / "a.png"))
     labels = seen[0][1]
     assert "New: train (fixed subset)" in labels and "New: validation" in labels
     assert "New: test" in labels
     assert "Old: test: not recorded (the run predates the test curve)" in labels
-    seeds = legends(monkeypatch, lambda: plots.plot_runs({"Seeds": [new, new]}, "loss",
+    seeds = legends(monkeypatch, lambda: figures.plot_runs({"Seeds": typed(new, new)}, "loss",
                                                          tmp_path / "b.png"))
-    assert "Seeds: test (mean of 2 seeds, band ±1 std)" in seeds[0][1]
+    assert "Seeds: test (mean of 2 seeds, band ±1 sample std)" in seeds[0][1]
+
+
+def test_plots_py_redraws_each_figure_once(tmp_path):
+    """`python plots.py RUN.json` draws the run's two figures and says so once each."""
+    run = history([(0.5, 0.5), (1.0, 0.6)])
+    run["figure_prefix"] = "task1"
+    (tmp_path / "task1_lenet.json").write_text(json.dumps(run))
+    result = run_script("plots.py", str(tmp_path / "task1_lenet.json"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"wrote {tmp_path / 'task1_loss.png'}",
+                                          f"wrote {tmp_path / 'task1_accuracy.png'}"]
 
 
 def test_the_best_model_is_the_best_validation_accuracy_unless_a_flag_says(tmp_path,
                                                                             monkeypatch):
     a, b = history([(1.0, 0.6)]), history([(1.0, 0.7)])
     a["final"]["val"]["accuracy"], b["final"]["val"]["accuracy"] = 0.71, 0.78
-    assert run_tables.best_model({"Model 2.1": a, "Model 2.2": [b, b]}) == \
+    assert results.best_model({"Model 2.1": typed(a), "Model 2.2": typed(b, b)}) == \
         ("Model 2.2", "the best validation accuracy: 0.7800 against Model 2.1: 0.7100")
-    label, why = run_tables.best_model({"Model 2.1": a, "Model 2.2": b}, "Model 2.1")
+    label, why = results.best_model({"Model 2.1": typed(a), "Model 2.2": typed(b)}, "Model 2.1")
     assert label == "Model 2.1" and why.startswith("chosen with --best-model")
-    titles = [t for t, _ in legends(monkeypatch, lambda: plots.draw_task2(
-        {"Model 2.1": a, "Model 2.2": b}, tmp_path))]
+    titles = [t for t, _ in legends(monkeypatch, lambda: figures.draw_task2(
+        {"Model 2.1": typed(a), "Model 2.2": typed(b)}, tmp_path))]
     assert " ".join(titles[2].split()).startswith("Task 2c: accuracy of Model 2.2, the best Task 2 model")
     resnet = history([(1.0, 0.8)])
     resnet["config"] = {"model": "resnet18", "pretrained_source": "imagenet"}
-    seen = legends(monkeypatch, lambda: plots.draw_task3d({"Model 2.1": a, "Model 2.2": b},
-                                                          resnet, tmp_path, "Model 2.1"))
+    seen = legends(monkeypatch, lambda: figures.draw_task3d(
+        {"Model 2.1": typed(a), "Model 2.2": typed(b)}, typed(resnet), tmp_path, "Model 2.1"))
     title, labels = " ".join(seen[0][0].split()), seen[0][1]
     assert "and Model 2.1, the best Task 2 model (chosen with --best-model" in title
     assert not [t for t in labels if "test" in t]  # 3d: training and validation only
@@ -132,7 +143,8 @@ REPORT_TABLES = {
 
 @pytest.mark.parametrize("label", list(REPORT_TABLES))
 def test_the_architecture_tables_are_the_original_reports(label):
-    from architecture import architecture_table, layer_rows
+    from reporting.architecture import architecture_table
+    from training.architecture import layer_rows
     from task2_models import Model21, Model22
     model = (Model21 if label == "Model 2.1" else Model22)()
     rows = layer_rows(model)
@@ -148,31 +160,31 @@ def test_the_architecture_tables_are_the_original_reports(label):
 # --------------------------------------------------------------------------- the 10-epoch bar
 def test_the_ten_epoch_line_reads_the_last_check_at_or_before_epoch_10():
     crosses = history([(e / 2, 0.70 + 0.01 * (e >= 19)) for e in range(1, 25)])  # 0.71 at 9.5
-    line = run_tables.ten_epoch_line("Model 2.1", crosses)
+    line = results.ten_epoch_line("Model 2.1", typed(crosses))
     assert "test accuracy 0.7100 at epoch 10.0" in line and "misses" in line
     crosses = history([(e / 2, 0.70 + 0.06 * (e >= 19)) for e in range(1, 25)])  # 0.76 at 9.5
-    assert run_tables.at_epoch(crosses) == (10.0, pytest.approx(0.76))
-    assert "reaches the handout's bar of 0.75" in run_tables.ten_epoch_line("Model 2.1", crosses)
+    assert results.at_epoch(typed(crosses)[0]) == (10.0, pytest.approx(0.76))
+    assert "reaches the handout's bar of 0.75" in results.ten_epoch_line("Model 2.1", typed(crosses))
     late = history([(e / 2, 0.70 + 0.1 * (e >= 21)) for e in range(1, 25)])  # 0.80 at 10.5
-    assert "0.7000 at epoch 10.0" in run_tables.ten_epoch_line("Model 2.2", late)
+    assert "0.7000 at epoch 10.0" in results.ten_epoch_line("Model 2.2", typed(late))
     never = history([(e / 2, 0.6) for e in range(1, 41)])
-    assert "misses" in run_tables.ten_epoch_line("Model 2.2", never)
-    seeds = run_tables.ten_epoch_line("Model 2.2", [crosses, never])
+    assert "misses" in results.ten_epoch_line("Model 2.2", typed(never))
+    seeds = results.ten_epoch_line("Model 2.2", typed(crosses, never))
     assert "(2 seeds)" in seeds and "reaches it in 1 of 2 seeds" in seeds
     old = history([(e / 2, 0.6) for e in range(1, 41)], key="unused")
     assert "not recorded: the run predates the test curve" in \
-        run_tables.ten_epoch_line("Model 2.1", old)
+        results.ten_epoch_line("Model 2.1", typed(old))
 
 
 # --------------------------------------------------------------------------- REPORT.md
 def test_the_checklist_names_every_item_and_a_missing_items_command(tmp_path):
-    from report_cited import TASK_OUTPUT_RUNS
-    from report_sections import build_report
-    from report_text import ITEMS
+    from reporting.cited import TASK_OUTPUT_RUNS
+    from report import build_report
+    from reporting.words import ITEMS
     lenet = history([(0.5, 0.5), (1.0, 0.6)])
     lenet["config"] = {"model": "lenet", "command": "python task1_lenet.py"}
     (tmp_path / "task1_lenet.json").write_text(json.dumps(lenet))
-    plots.plot_runs({"LeNet": lenet}, "loss", tmp_path / "task1_loss.png")
+    figures.plot_runs({"LeNet": typed(lenet)}, "loss", tmp_path / "task1_loss.png")
     text, missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     checklist = text.split("## The handout, item by item")[1].split("\n## ")[0]
     rows = [line for line in checklist.splitlines() if line.startswith("| ")][1:]
@@ -188,10 +200,10 @@ def test_the_checklist_names_every_item_and_a_missing_items_command(tmp_path):
 # --------------------------------------------------------------------------- PDFs and the ZIP
 def test_pdfs_beside_the_pngs_of_a_users_folder_but_not_in_the_evidence(tmp_path):
     run = history([(0.5, 0.5), (1.0, 0.6)])
-    path = plots.plot_runs({"x": run}, "loss", tmp_path / "a.png")
+    path = figures.plot_runs({"x": typed(run)}, "loss", tmp_path / "a.png")
     assert path.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
-    with plots.png_only():
-        plots.plot_runs({"x": run}, "loss", tmp_path / "b.png")
+    with figures.png_only():
+        figures.plot_runs({"x": typed(run)}, "loss", tmp_path / "b.png")
     assert (tmp_path / "b.png").is_file() and not (tmp_path / "b.pdf").exists()
 
 

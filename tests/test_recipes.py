@@ -3,7 +3,7 @@
 import json
 
 from conftest import run_script, write_image_tree
-from recipes import RECIPES, TASK2, by_run_name, task2_label
+from training.recipes import RECIPES, TASK2, by_run_name, task2_label
 from test_trainer import make_trainer
 
 

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_script, write_image_tree, write_pickle_batches
-from dataloaders import CLASSES
+from training.batches import CLASSES
 from doccheck import bad_pointers, broken_links
-from report_cited import CITED, TASK_OUTPUT_RUNS, data_line, shown_command
-from report_sections import build_report
-from plots import plot_confusion, plot_runs
-from run_tables import final_table, mean_std, per_class_table
-from runrecord import Run
+from reporting.cited import CITED, TASK_OUTPUT_RUNS, data_line, shown_command
+from report import build_report
+from reporting.figures import plot_confusion, plot_runs
+from reporting.results import final_table, per_class_table
+from training.record import mean_std
+from training.record import Run
 
 
 def run(name, test_acc, *, seed=0, source=None, gpu=None):
@@ -45,7 +46,7 @@ def write(out, name, data):
 
 def test_mean_std_from_known_values():
     assert mean_std([0.70, 0.72, 0.74]) == pytest.approx((0.72, 0.02), rel=1e-4)  # sample sd
-    text, md = final_table({"LeNet": [run("a", 0.70), run("a", 0.72), run("a", 0.74)]})
+    text, md = final_table({"LeNet": [typed(run("a", a)) for a in (0.70, 0.72, 0.74)]})
     assert "0.720 ± 0.020" in md and "LeNet (3 seeds)" in md
 
 
@@ -68,7 +69,7 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     write(tmp_path, "task3_resnet18", run("resnet18", 0.5, source="unverified"))
     write(tmp_path, "task2_model22_p0.1", run("model22", 0.78))
     (tmp_path / "benchmark.json").write_text(json.dumps({"device": "cpu", "models": {}}))
-    plot_runs({"x": run("x", 0.5)}, "loss", tmp_path / "task2_loss.png")
+    plot_runs({"x": [typed(run("x", 0.5))]}, "loss", tmp_path / "task2_loss.png")
     text, missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     assert missing == ["task2_model21_10ep", "task2_model22_10ep"]
     assert "0.7200 ± 0.0200 (3 seeds)" in text
@@ -88,7 +89,7 @@ def test_report_command_writes_file(tmp_path):
 
 
 def test_band_figure_from_seeds(tmp_path):
-    path = plot_runs({"LeNet": [run("a", 0.7, seed=s) for s in range(3)]}, "accuracy",
+    path = plot_runs({"LeNet": [typed(run("a", 0.7, seed=s)) for s in range(3)]}, "accuracy",
                      tmp_path / "band.png")
     assert path.stat().st_size > 0
 
@@ -119,7 +120,8 @@ def test_per_class_table_mean_std_missing_data_and_most_confused():
     seeds = [with_confusion(run("model21", 0, seed=s), matrix_with(
         {(CAT, DOG): 60 + 20 * s, (DOG, CAT): 30, (TRUCK, AUTO): 10})) for s in range(2)]
     old = run("lenet", 0.7)  # a run made before per-class data was recorded
-    md = per_class_table({"Model 2.1": seeds, "LeNet": old}, CLASSES)
+    md = per_class_table({"Model 2.1": [typed(s) for s in seeds], "LeNet": [typed(old)]},
+                         CLASSES)
     lines = md.splitlines()
     assert lines[0] == "| class | Model 2.1 (2 seeds) | LeNet |"
     # cat: 140/200 and 120/200 right -> 0.650 ± 0.071 (sample sd); LeNet: no per-class data
@@ -137,16 +139,17 @@ def test_per_class_table_mean_std_missing_data_and_most_confused():
 def test_confusion_figure_sums_seeds_and_refuses_runs_without_a_matrix(tmp_path):
     seeds = [with_confusion(run("model22", 0, seed=s), matrix_with({(CAT, DOG): 50}))
              for s in range(3)]
-    path = plot_confusion(seeds, tmp_path / "confusion_model22.png", "Model 2.2", CLASSES)
+    path = plot_confusion([typed(s) for s in seeds], tmp_path / "confusion_model22.png",
+                          "Model 2.2", CLASSES)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20000
     with pytest.raises(ValueError, match="no run has a test confusion matrix"):
-        plot_confusion([run("lenet", 0.7)], tmp_path / "none.png", "LeNet", CLASSES)
+        plot_confusion([typed(run("lenet", 0.7))], tmp_path / "none.png", "LeNet", CLASSES)
     assert not (tmp_path / "none.png").exists()
 
 
 # --------------------------------------------------------------------------- results folders
 def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
-    from report_figures import draw_figures
+    from reporting.sections import draw_figures
     results, out = tmp_path / "results", tmp_path / "out"
     data_path = "../elsewhere/data/cifar10-jpeg.tar.gz"  # the data's path on the machine that ran it
     lenet_dir = results / "gpu-2026-01-02" / "lenet"
@@ -274,7 +277,7 @@ def test_committed_report_regenerates_from_the_repositorys_results(tmp_path):
 
 def test_find_runs_takes_the_group_written_last(tmp_path):
     import os
-    from runs import find_runs
+    from training.storage import find_runs
     for name in ("task1_lenet_seed0", "task1_lenet_seed1", "task1_lenet"):
         write(tmp_path, name, run("lenet", 0.7))
     old, new = 1_000_000_000, 2_000_000_000
@@ -291,7 +294,7 @@ def test_readme_results_table_is_the_one_the_run_files_give():
     """README's numbers are read from the committed run files: the table in README.md is
     exactly what `python report.py --readme-table` prints from results/."""
     from pathlib import Path
-    from report_tables import readme_table
+    from reporting.results import readme_table
     root = Path(__file__).resolve().parents[1]
     table = readme_table(root / "results")
     assert "| LeNet (Task 1) |" in table and "| Model 2.1 |" in table
@@ -320,17 +323,16 @@ def test_data_line_names_the_sources_the_configs_record():
 
 
 def test_quick_look_is_a_subset_or_fewer_epochs_than_the_tasks_default():
-    from run_tables import quick_look
     full = run("model22", 0.7)
     full["config"].update(epochs=50, args={"subset": None, "epochs": None})
-    assert quick_look(full) is None
+    assert typed(full).quick_look is None
     longer = run("lenet", 0.7)
     longer["config"].update(epochs=12, args={"subset": None, "epochs": 12})
-    assert quick_look(longer) is None
+    assert typed(longer).quick_look is None
     short = run("model21", 0.7)
     short["config"].update(epochs=2, args={"subset": 2000, "epochs": 2})
-    assert quick_look(short) == "--subset 2000, 2 of 40 epochs"
-    text, md = final_table({"Model 2.1": short})
+    assert typed(short).quick_look == "--subset 2000, 2 of 40 epochs"
+    text, md = final_table({"Model 2.1": [typed(short)]})
     assert "| Model 2.1, quick look (--subset 2000, 2 of 40 epochs) |" in md
 
 
@@ -388,7 +390,7 @@ def test_committed_report_is_what_report_py_draws(monkeypatch):
 
 
 def test_the_original_reports_numbers_are_one_table():
-    from recipes import RECIPES, TASK2
+    from training.recipes import RECIPES, TASK2
     import task2_models
     assert {r.run_name for r in RECIPES.values()} == set(CITED) == set(TASK_OUTPUT_RUNS)
     assert not hasattr(task2_models, "REPORT")  # Task 2 reads the one table
@@ -403,22 +405,24 @@ def test_the_original_reports_numbers_are_one_table():
 
 
 def test_figure_titles_mark_quick_looks(tmp_path, monkeypatch):
-    import plots
+    from reporting import figures
     titles = []
 
     def keep_title(fig, path):
         titles.append(fig.axes[0].get_title())
-        plots.pyplot().close(fig)
+        figures.pyplot().close(fig)
         return path
 
-    monkeypatch.setattr(plots, "save_figure", keep_title)
+    monkeypatch.setattr(figures, "save_figure", keep_title)
     short = run("model21", 0.4)
     short["config"].update(epochs=2, args={"subset": 2000, "epochs": 2})
     full = run("model22", 0.7)
     full["config"].update(epochs=50, args={"subset": None, "epochs": None})
-    plot_runs({"Model 2.1": short, "Model 2.2": full}, "loss", tmp_path / "a.png", title="Task 2")
-    plot_runs({"Model 2.2": full}, "loss", tmp_path / "b.png", title="Task 2")
-    plot_confusion(with_confusion(short, matrix_with({})), tmp_path / "c.png", "Model 2.1", CLASSES)
+    plot_runs({"Model 2.1": [typed(short)], "Model 2.2": [typed(full)]}, "loss", tmp_path / "a.png",
+              title="Task 2")
+    plot_runs({"Model 2.2": [typed(full)]}, "loss", tmp_path / "b.png", title="Task 2")
+    plot_confusion([typed(with_confusion(short, matrix_with({})))], tmp_path / "c.png", "Model 2.1",
+                   CLASSES)
     assert titles[0] == ("Task 2\nquick look (--subset 2000, 2 of 40 epochs): not comparable "
                          "with the report")
     assert titles[1] == "Task 2"

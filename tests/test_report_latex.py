@@ -9,13 +9,13 @@ import subprocess
 import pytest
 
 from conftest import run_script
-from report_cited import TASK_OUTPUT_RUNS
-from report_sections import report_blocks
-from report_text import ITEMS
-from report_latex import compile_pdf, included_figures, tex_command, to_latex_text
-from runrecord import Run, RunGroup
-from tables import Table, column_widths, latex_escape, to_latex, to_markdown
-from cli import UserError
+from reporting.cited import TASK_OUTPUT_RUNS
+from report import report_blocks
+from reporting.words import ITEMS
+from reporting.render import compile_pdf, included_figures, tex_command, to_latex_text
+from training.record import Run, RunGroup
+from reporting.render import Table, column_widths, latex_escape, to_latex, to_markdown
+from training.errors import UserError
 
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 

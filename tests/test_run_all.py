@@ -20,7 +20,7 @@ import torch
 import torchvision
 
 import run_all
-from cli import ArgumentParser, run_cli
+from training.cli import ArgumentParser, run_cli
 from conftest import ROOT, run_script, write_image_tree
 from doccheck import broken_links
 from task3_resnet import IMAGENET_FILE, IMAGENET_URL

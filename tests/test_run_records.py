@@ -10,9 +10,9 @@ from argparse import Namespace
 
 import pytest
 
-from cli import ArgumentParser, resume_command
+from training.cli import ArgumentParser, resume_command
 from conftest import ROOT, Stop, run_script, stop_after, write_image_tree
-from runs import keep_previous_run
+from training.storage import keep_previous_run
 from test_trainer import make_trainer
 from utils import code_version
 

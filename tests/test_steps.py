@@ -13,9 +13,10 @@ import torch
 import torch.nn as nn
 
 from conftest import Stop, run_script, stop_after
-from dataloaders import TensorBatches
-from steps import GraphedStep, TrainStep, make_step
-from trainer import Trainer
+from training.batches import TensorBatches
+from training.steps import GraphedStep, TrainStep, make_step
+from trainer import Settings, Trainer
+from training.batches import Splits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -169,11 +170,10 @@ def _trainer(tmp_path, *, flip_val=False, epochs=3, patience=0, on_check=None, i
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     train = on_gpu(x, y, 16, shuffle=True)
-    return Trainer(model, optimizer, train, on_gpu(vx, vy, 32), test=on_gpu(vx, vy, 32),
-                   step=make_step(model, optimizer, train, "cuda", graphed=True),
-                   epochs=epochs, patience=patience, device=torch.device("cuda"),
-                   run_path=tmp_path / "run", config={"model": "mlp"}, progress=False,
-                   on_check=on_check)
+    return Trainer(model, optimizer, make_step(model, optimizer, train, "cuda", graphed=True),
+                   Splits(train, on_gpu(vx, vy, 32), test=on_gpu(vx, vy, 32)),
+                   Settings(epochs, "cuda", patience=patience, progress=False),
+                   run_path=tmp_path / "run", config={"model": "mlp"}, on_check=on_check)
 
 
 @cuda
@@ -214,10 +214,11 @@ def test_an_eager_resume_of_a_graphed_runs_checkpoint(tmp_path):
         model = nn.Linear(2, 2)
         x, y = blobs(64, 1)
         train = TensorBatches(x, y, 16, lambda t: t, shuffle=True, drop_last=True)
-        return Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), train,
-                       TensorBatches(x, y, 32, lambda t: t), epochs=epochs, patience=0,
-                       device="cpu", run_path=tmp_path / "run", config={"model": "linear"},
-                       progress=False)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        return Trainer(model, optimizer, make_step(model, optimizer, train, "cpu"),
+                       Splits(train, TensorBatches(x, y, 32, lambda t: t)),
+                       Settings(epochs, "cpu", patience=0, progress=False),
+                       run_path=tmp_path / "run", config={"model": "linear"})
 
     trainer(1).train()
     ckpt = torch.load(tmp_path / "run.pt", weights_only=True)

@@ -7,7 +7,7 @@ import torch
 
 from conftest import SHARED_JPEG, run_script, write_image_tree
 from task1_lenet import LeNet
-from architecture import parameter_table
+from training.architecture import parameter_table
 
 
 def test_lenet_shapes_and_parameters():

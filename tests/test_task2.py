@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import run_script, write_image_tree
-from recipes import RECIPES
-from architecture import xavier_init_
+from conftest import run_script, typed, write_image_tree
+from training.recipes import RECIPES
+from task2_models import xavier_init_
 from task2_models import Model21, Model22
-from architecture import parameter_table
-from run_tables import final_table
+from training.architecture import parameter_table
+from reporting.results import final_table
 
 
 @pytest.mark.parametrize("cls, total", [(Model21, 1_438_666), (Model22, 419_818)])
@@ -72,7 +72,7 @@ def _run(label, test_acc):
 
 
 def test_table_from_known_history():
-    text, md = final_table({"Model 2.1": _run("m21", 0.7891)}, {"Model 2.1": RECIPES["model21"].original})
+    text, md = final_table({"Model 2.1": typed(_run("m21", 0.7891))}, {"Model 2.1": RECIPES["model21"].original})
     lines = text.splitlines()
     assert lines[0].split() == ["model", "test", "loss", "test", "acc", "val", "loss", "val",
                                 "acc", "train", "loss", "train", "acc"]
@@ -125,7 +125,7 @@ def _model22_history(out, tree, every_s, *extra):
     """Model 2.2 (Dropout2d: random masks from the CPU generator) on tiny data, with Task 2's
     own figure-and-table callback following checks at most every `every_s` seconds."""
     import task2_models
-    from runner import run_jobs
+    from trainer import run_jobs
 
     args = task2_models.get_args_parser().parse_args(
         ["--model", "2.2", "--epochs", "3", "--batch-size", "16", "--data-dir", str(tree),

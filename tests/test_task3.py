@@ -12,13 +12,13 @@ import torch
 import torch.nn as nn
 import torchvision
 
-import run_tables
+from training import record
 import task3_resnet
 import task3_visualisation
 from conftest import run_script, write_image_tree
 from task3_resnet import (IMAGENET_FILE, IMAGENET_URL, STAGES, ResNet18Transfer,
                           load_resnet18_weights, trainable_parameters, write_figures)
-from cli import run_cli
+from training.cli import run_cli
 
 LAYER4_PLUS_FC = 8_393_728 + 5_130
 RESNET18_10_CLASSES = 11_181_642
@@ -180,7 +180,7 @@ def test_weights_found_in_the_torch_hub_cache(no_network, weights_file):
     assert info["weights_file"] == str(no_network / IMAGENET_FILE)
     # not torchvision's real file (its SHA-256 differs): never labelled as ImageNet weights
     assert info["pretrained_source"] == "unverified"
-    assert "NOT ImageNet" in run_tables.weights_label(info)
+    assert "NOT ImageNet" in record.weights_label(info)
 
 
 def _resnet34(path):
@@ -347,7 +347,7 @@ def test_visualisation_refuses_another_models_checkpoint(tree, tmp_path, capsys)
 def test_imagenet_input_is_what_torchvisions_weights_declare():
     """--input imagenet normalises with the mean/std, size and interpolation torchvision's
     ResNet18 ImageNet weights were trained with (their transforms() preset)."""
-    from dataloaders import NORMALIZATIONS
+    from training.batches import NORMALIZATIONS
     preset = task3_resnet.IMAGENET_WEIGHTS.transforms()
     recipe = task3_resnet.INPUTS["imagenet"]
     mean, std = NORMALIZATIONS[recipe["normalization"]]

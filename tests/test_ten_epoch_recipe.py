@@ -13,9 +13,10 @@ import torch
 import torch.nn as nn
 
 from conftest import ROOT, run_script, write_image_tree
-from dataloaders import TensorBatches, crop_flip, load_cifar10
-from recipes import RECIPES, TASK2, TASK2_10EP
-from runner import make_optimizer, make_schedule
+from dataloaders import load_cifar10
+from training.batches import TensorBatches, crop_flip
+from training.recipes import RECIPES, TASK2, TASK2_10EP
+from training.jobs import make_optimizer, make_schedule
 from task2_models import Model21, Model22, get_args_parser
 
 

@@ -6,9 +6,12 @@ import torch
 import torch.nn as nn
 
 from conftest import Stop, stop_after
-from dataloaders import TensorBatches
-from evaluation import evaluate
-from trainer import Trainer, TrainingDiverged
+from training.batches import TensorBatches
+from training.evaluation import evaluate
+from trainer import Settings, Trainer
+from training.batches import Splits
+from training.steps import make_step
+from training.errors import TrainingDiverged
 
 
 def blobs(n, seed, flip=False):
@@ -30,13 +33,13 @@ def make_trainer(tmp_path, *, flip_val=False, epochs=5, patience=4, lr=0.1, on_c
     x, y = blobs(256, 1)
     vx, vy = blobs(64, 2, flip=flip_val)
     tx, ty = blobs(64, 3)
-    return Trainer(model, torch.optim.SGD(model.parameters(), lr=lr),
-                   batches(x, y, 16, shuffle=True, seed=seed), batches(vx, vy, 32),
-                   test=batches(tx, ty, 32), train_eval=batches(x[:64], y[:64], 32),
-                   train_full=batches(x, y, 64), epochs=epochs, patience=patience,
-                   device=torch.device("cpu"), run_path=tmp_path / "run",
-                   config={"model": "linear"}, progress=False, on_check=on_check,
-                   stop_metric=stop_metric)
+    optimizer, train = torch.optim.SGD(model.parameters(), lr=lr), batches(x, y, 16, True, seed)
+    return Trainer(model, optimizer, make_step(model, optimizer, train, "cpu"),
+                   Splits(train, batches(vx, vy, 32), test=batches(tx, ty, 32),
+                          train_eval=batches(x[:64], y[:64], 32), train_full=batches(x, y, 64)),
+                   Settings(epochs, "cpu", patience=patience, stop_metric=stop_metric,
+                            progress=False),
+                   run_path=tmp_path / "run", config={"model": "linear"}, on_check=on_check)
 
 
 def test_learns_a_known_problem(tmp_path):
@@ -82,7 +85,7 @@ def test_patience_zero_never_stops(tmp_path):
 
 
 def test_a_tie_is_not_a_new_best():
-    from trainer import EarlyStopping
+    from training.checks import EarlyStopping
     model = nn.Linear(2, 2)
     for metric, values in (("val_accuracy", [0.5, 0.5, 0.6]), ("val_loss", [0.7, 0.7, 0.6])):
         stopping = EarlyStopping(metric, patience=2)
@@ -187,10 +190,11 @@ def test_confusion_matrix_and_per_class_accuracy_of_a_known_model(tmp_path):
     assert matrix == [[2, 0, 0], [0, 2, 1], [2, 0, 0]]
     assert acc == pytest.approx(4 / 7)
     assert loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item(), rel=1e-6)
-    trainer = Trainer(nn.Identity(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
-                      batches(logits, labels, 3), batches(logits, labels, 3),
-                      test=batches(logits, labels, 3), epochs=0, device=torch.device("cpu"),
-                      run_path=tmp_path / "run", progress=False)
+    model, optimizer = nn.Identity(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    train = batches(logits, labels, 3)
+    trainer = Trainer(model, optimizer, make_step(model, optimizer, train, "cpu"),
+                      Splits(train, batches(logits, labels, 3), test=batches(logits, labels, 3)),
+                      Settings(0, "cpu", progress=False), run_path=tmp_path / "run")
     final = trainer.train()["final"]["test"]
     assert final["confusion_matrix"] == matrix
     assert final["per_class_accuracy"] == pytest.approx([1.0, 2 / 3, 0.0])
@@ -216,7 +220,7 @@ class FakeStep:
             self.model.weight.fill_(self.done)  # the weights say which step made them
 
     def peek(self):
-        from steps import Interval
+        from training.steps import Interval
         return Interval(self.count, self.loss_sum, None, {"fake_field": self.done})
 
     def read(self):
@@ -240,10 +244,10 @@ def test_the_trainer_needs_nothing_of_its_step_but_the_interface(tmp_path):
         model = nn.Linear(2, 2)
         x, y = blobs(64, 2)
         step = FakeStep(model)
-        return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), list(range(10)),
-                       batches(x, y, 32), step=step, epochs=2, patience=0,
-                       device=torch.device("cpu"), run_path=run_dir / "run",
-                       config={"model": "fake"}, progress=False, on_check=on_check), step
+        return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), step,
+                       Splits(list(range(10)), batches(x, y, 32)),
+                       Settings(2, "cpu", patience=0, progress=False), run_path=run_dir / "run",
+                       config={"model": "fake"}, on_check=on_check), step
 
     trainer, step = make(tmp_path / "a")
     run = trainer.train()

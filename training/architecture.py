@@ -1,25 +1,11 @@
-"""What a model is made of, read from the `nn.Module` itself: its parameters per layer
-(Task 1c) and its layers as the handout's Table 1 lays them out (Task 2a); and the one
-weight initialisation the models share (`xavier_init_`). Both tables are `Table` data, for
-REPORT.md and REPORT.tex alike.
-
-Nothing here imports the rest of the project but tables.py.
+"""What a model is made of, read from the `nn.Module` itself, as rows of data: its parameters
+per layer (Task 1c, `parameter_table`) and its layers as the handout's Table 1 lays them out
+(Task 2a, `layer_rows`). `reporting.architecture` makes them tables.
 """
 from __future__ import annotations
 
 import torch
 
-from tables import Table, to_markdown
-
-
-def xavier_init_(model: torch.nn.Module) -> torch.nn.Module:
-    """Xavier-uniform convolution weights and zero convolution biases; nothing else."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
-    return model
 
 
 def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
@@ -35,26 +21,6 @@ def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
         rows.append({"layer": name, "type": type(module).__name__, "weights": weights,
                      "biases": biases, "total": weights + biases, "trainable": trainable})
     return rows, sum(r["total"] for r in rows)
-
-
-def parameter_data(model: torch.nn.Module, title: str = "") -> Table:
-    """Task 1c: weights, biases and their total per layer, and the model's total."""
-    rows, total = parameter_table(model)
-    return Table(["layer", "type", "weights", "biases", "total"],
-                 [[r["layer"], r["type"], f"{r['weights']:,}", f"{r['biases']:,}",
-                   f"{r['total']:,}"] for r in rows] + [["total", "", "", "", f"{total:,}"]],
-                 title=title)
-
-
-def format_parameter_table(model: torch.nn.Module, title: str = "") -> str:
-    """Task 1c's table as fixed-width text (the console's)."""
-    table = parameter_data(model)
-    widths = [max(len(c) for c in [h, *table.column(h)]) for h in table.header]
-    lines = [title] if title else []
-    lines += [("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths)))).rstrip()
-              for row in [table.header, *table.rows]]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- Task 2a: layers
@@ -127,20 +93,3 @@ def _kernel(module) -> str:
         return (f"{k[0]}x{k[1]}, stride {_pair(module.stride)}, padding "
                 f"{_pair(module.padding)}")
     return "-"
-
-
-def architecture_data(model: torch.nn.Module, input_shape=(1, 3, 32, 32), title: str = ""
-                      ) -> Table:
-    """Task 2a's table of a model, from `layer_rows`, with its parameter total."""
-    rows = layer_rows(model, input_shape)
-    total = sum(r["parameters"] for r in rows)
-    return Table(["layer", "type", "filters / units", "activation", "kernel, stride, padding",
-                  "output", "parameters"],
-                 [[str(r["layer"]), r["type"], str(r["units"]), r["activation"], r["kernel"],
-                   r["output"], f"{r['parameters']:,}"] for r in rows]
-                 + [["", "**total**", "", "", "", "", f"**{total:,}**"]], title=title)
-
-
-def architecture_table(model: torch.nn.Module, input_shape=(1, 3, 32, 32)) -> str:
-    """Task 2a's table of a model in Markdown."""
-    return to_markdown(architecture_data(model, input_shape))

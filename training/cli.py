@@ -1,8 +1,10 @@
-"""Command-line plumbing shared by every script: one-line user errors and exit codes
-(`run_cli`), argparse with one-line usage errors, number types, and the flags every training
-script takes (`add_common_args`).
+"""Command-line plumbing shared by every script: the one wording of training's typed errors
+(`describe`, `explain`; the errors themselves are `training.errors`), one-line user errors and
+exit codes (`run_cli`), argparse with one-line usage errors, number types, and the flags every
+script shares (`add_common_args`, `add_debug_arg`, ...).
 
-Nothing here imports the rest of the project but the table of the models (recipes.py).
+Nothing here imports the project but the typed errors and the table of the models
+(`training.recipes`).
 """
 from __future__ import annotations
 
@@ -12,67 +14,10 @@ import sys
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
-from recipes import TASK2
-
-
-class UserError(Exception):
-    """A mistake the user can fix. The CLI prints its message as one line, no traceback.
-
-    exit_code 2 is a usage error (bad flag), 1 anything else (bad data, weights, folder).
-    """
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class Interrupted(Exception):
-    """Ctrl-C, handled: what was done is saved. The CLI adds the command that resumes it and
-    exits 130."""
-
-
-class TrainingInterrupted(Interrupted):
-    """Ctrl-C while training: the run is saved (its JSON and checkpoint)."""
-
-    def __init__(self, epoch: float, step: int, saved: tuple):
-        super().__init__(f"interrupted at epoch {epoch:.2f} (step {step}); saved "
-                         f"{saved[0]} and {saved[1]}")
-
-
-class TrainingDiverged(Exception):
-    """The training loss became NaN or infinite; the run and its best weights were saved."""
-
-    def __init__(self, step: int, epoch: float, lr: float, saved: tuple):
-        self.step, self.epoch, self.lr, self.saved = step, epoch, lr, saved
-        super().__init__(f"the training loss became NaN or infinite at step {step} (epoch "
-                         f"{epoch:.2f}) with learning rate {lr:g}. The run so far and its best "
-                         f"weights are in {saved[0]} and {saved[1]}")
-
-
-class OutOfMemory(Exception):
-    """The device ran out of memory in a training step or while evaluating (`during`).
-
-    `step_kind`: the step's kind ("eager", "graphed"); `last_epoch`: the epoch of the last
-    finished check, saved in `saved` (the run JSON and checkpoint), None when none had
-    finished; `error`: the name of the error the device raised."""
-
-    def __init__(self, during: str, device_type: str, batch_size: int | None, step_kind: str,
-                 last_epoch: float | None, saved: tuple, error: str):
-        self.during, self.device_type, self.batch_size = during, device_type, batch_size
-        self.step_kind, self.last_epoch, self.saved, self.error = (step_kind, last_epoch,
-                                                                   saved, error)
-        super().__init__(f"out of memory on {device_type} "
-                         + ("while evaluating" if during == "evaluating" else
-                            "in a training step")
-                         + f" (batch size {batch_size}); {self.saved_text()}")
-
-    def saved_text(self) -> str:
-        if self.last_epoch is None:
-            return "no check had finished, nothing was saved"
-        return (f"the run up to its last check (epoch {self.last_epoch:.2f}) is in "
-                f"{self.saved[0]} and {self.saved[1]}")
+from training.errors import (Interrupted, OutOfMemory, TrainingDiverged, TrainingInterrupted,
+                             UserError, is_out_of_memory)
+from training.recipes import TASK2
 
 
 def resume_command(args) -> str:
@@ -87,15 +32,41 @@ def resume_command(args) -> str:
     return shlex.join([w for w in words if w != "--resume"] + ["--resume"])
 
 
+def _diverged(err: TrainingDiverged, advice: str = "") -> str:
+    return (f"the training loss became NaN or infinite at step {err.step} (epoch "
+            f"{err.epoch:.2f}) with learning rate {err.lr:g}{advice}. The run so far and its "
+            f"best weights are in {err.saved[0]} and {err.saved[1]}")
+
+
+def _saved_text(err: OutOfMemory) -> str:
+    if err.last_epoch is None:
+        return "no check had finished, nothing was saved"
+    return (f"the run up to its last check (epoch {err.last_epoch:.2f}) is in "
+            f"{err.saved[0]} and {err.saved[1]}")
+
+
+def describe(err: BaseException) -> str:
+    """What happened, in one line: the text of every typed error of training
+    (`training.errors`)."""
+    if isinstance(err, TrainingInterrupted):
+        return (f"interrupted at epoch {err.epoch:.2f} (step {err.step}); saved "
+                f"{err.saved[0]} and {err.saved[1]}")
+    if isinstance(err, TrainingDiverged):
+        return _diverged(err)
+    if isinstance(err, OutOfMemory):
+        return (f"out of memory on {err.device_type} "
+                + ("while evaluating" if err.during == "evaluating" else "in a training step")
+                + f" (batch size {err.batch_size}); {_saved_text(err)}")
+    return Exception.__str__(err)
+
+
 def explain(err: BaseException, args=None) -> str:
     """The one line a user is shown for a failure of training: what happened, what is saved,
     and which flag to change."""
     if isinstance(err, Interrupted):
-        return f"{err}. Resume with: {resume_command(args)}"
+        return f"{describe(err)}. Resume with: {resume_command(args)}"
     if isinstance(err, TrainingDiverged):
-        return (f"the training loss became NaN or infinite at step {err.step} (epoch "
-                f"{err.epoch:.2f}) with learning rate {err.lr:g}; lower --lr. The run so far "
-                f"and its best weights are in {err.saved[0]} and {err.saved[1]}")
+        return _diverged(err, "; lower --lr")
     if isinstance(err, OutOfMemory):
         graphed = err.step_kind == "graphed"
         if err.during == "evaluating":
@@ -106,24 +77,9 @@ def explain(err: BaseException, args=None) -> str:
                     + (", captured as a CUDA graph" if graphed else "")
                     + "): lower --batch-size (a new run)"
                     + (" or use --cuda-graphs off" if graphed else ""))
-        return (f"out of memory on {err.device_type} {what}; {err.saved_text()} "
+        return (f"out of memory on {err.device_type} {what}; {_saved_text(err)} "
                 f"({err.error})")
-    return str(err)
-
-
-def is_out_of_memory(err: BaseException | None) -> bool:
-    """Whether `err`, or an error it was raised from or during, is the device or the host
-    running out of memory: CUDA's OutOfMemoryError, MPS's RuntimeError ("MPS backend out of
-    memory"), a CUDA call's "out of memory", or a failed graph capture caused by one."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
-            return True
-        if isinstance(err, RuntimeError) and "out of memory" in str(err).lower():
-            return True
-        err = err.__cause__ or err.__context__
-    return False
+    return describe(err)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -313,4 +269,9 @@ def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,
     g.add_argument("--resume", action="store_true",
                    help="continue the run from its checkpoint in --output-dir")
     g.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
-    g.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    add_debug_arg(g)
+
+
+def add_debug_arg(group, help: str = "show tracebacks of errors") -> None:
+    """--debug: a failure shows its traceback instead of one line (`run_cli`)."""
+    group.add_argument("--debug", action="store_true", help=help)

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from steps import autocast
+from training.steps import autocast
 
 
 def evaluate(model: nn.Module, batches: Iterable, device_type: str,

@@ -1,8 +1,10 @@
-"""What every task script does with its models, written once: check --resume, choose the
-device, then for each seed and model load the data, build the model and optimizer, describe
-the run and train it with the Trainer.
+"""What a task trains, decided before any data or Trainer is there: each model as a `Job`
+(how to build it and its recipe, flags applied), its optimizer (`make_optimizer`) and
+learning-rate schedule (`make_schedule`), the runs --seed/--seeds ask for (`seed_runs`), the
+checks --resume makes first, and how often a run's check callback may follow a check.
 
-A task script describes each model as a `Job` and calls `run_jobs(args, jobs)`.
+A task script describes each model as a `Job` and calls trainer.run_jobs(args, jobs), which
+loads the data and trains each job for each seed.
 """
 from __future__ import annotations
 
@@ -14,14 +16,9 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
-from architecture import parameter_table
-from cli import UserError
-from dataloaders import CifarData, load_cifar10
-from recipes import Recipe
-from runs import ensure_output_dir, keep_previous_run, load_run
-from steps import make_step
-from trainer import Trainer
-from utils import Hardware, format_duration, make_config, resolve_hardware, seed_everything
+from training.errors import UserError
+from training.recipes import Recipe
+from training.record import Run
 
 # Flags that may change when a run is resumed: how long and where it runs, not what it
 # learns (--model, --plot-only, --seeds pick which runs a command makes, not a run's content).
@@ -137,70 +134,12 @@ def check_resume(args, run_names: Iterable[str]) -> None:
                         "run without --resume to start training", exit_code=2)
 
 
-def setup_run(args) -> Hardware:
-    """Check that --output-dir is writable (before any training), decide the hardware,
-    seed."""
-    ensure_output_dir(args.output_dir)
-    hardware = resolve_hardware(args)
-    seed_everything(args.seed)
-    return hardware
-
-
-def run_jobs(args, jobs: list[Job], on_check: Callable[[dict], None] | None = None,
-             loaded: dict[tuple, CifarData] | None = None,
-             callback_every_s: float = CALLBACK_EVERY_S) -> dict[str, dict]:
-    """Train every job for every seed of --seed/--seeds; {run name: run}.
-
-    Each model's initialisation is seeded by itself (not by what ran before it); the data
-    is loaded once per seed, batch size and data options (`loaded`: a dict that keeps it
-    across calls, for a command that calls this once per run). `on_check` (figures,
-    tables) follows a check at most every `callback_every_s` seconds and once at the end;
-    whatever it draws at random is not taken from training (`Trainer.save`), so how often it
-    runs never changes a run.
-    """
-    check_resume(args, run_names(args, jobs))
-    hardware = setup_run(args)
-    runs = {}
-    loaded = {} if loaded is None else loaded
-    for seed, suffix in seed_runs(args):
-        for job in jobs:
-            key = (seed, job.batch_size, tuple(sorted(job.data.items())))
-            if key not in loaded:
-                loaded[key] = load_cifar10(
-                    args.data_dir, job.batch_size, seed=seed, device=hardware.device,
-                    subset=args.subset, channels_last=hardware.channels_last,
-                    eval_batch_size=args.eval_batch_size, progress=not args.no_progress,
-                    **job.data)
-            data = loaded[key]
-            seed_everything(seed)
-            model = job.build_model().to(hardware.device, memory_format=hardware.memory_format)
-            optimizer = make_optimizer(job.optimizer, model, job.lr, job.weight_decay,
-                                       job.momentum, job.nesterov)
-            stopping = {"stop_metric": job.stop_metric or args.early_stop_metric,
-                        "patience": args.patience if job.patience is None else job.patience,
-                        "epochs": job.epochs or args.epochs}
-            scheduler = make_schedule(job.schedule, optimizer,
-                                      stopping["epochs"] * len(data.train))
-            extras = {"weight_decay": job.weight_decay, "momentum": job.momentum,
-                      "nesterov": job.nesterov, "schedule": job.schedule,
-                      "augment": job.data.get("augment", False)}
-            config = make_config(args, hardware, data.info, seed=seed,
-                                 parameters=parameter_table(model)[1], optimizer=job.optimizer,
-                                 lr=job.lr, batch_size=job.batch_size, **stopping,
-                                 **{k: v for k, v in extras.items() if v}, **job.config)
-            runs[job.run_name + suffix] = fit(model, optimizer, data, args, hardware,
-                                              run_name=job.run_name + suffix, config=config,
-                                              on_check=on_check, scheduler=scheduler,
-                                              callback_every_s=callback_every_s, **stopping)
-    return runs
-
-
 def check_schedule_epochs(run_path: Path, epochs: int) -> None:
     """A run with a learning-rate schedule resumes with the epochs its schedule spans."""
     json_path = run_path.parent / f"{run_path.name}.json"
     if not json_path.is_file():
         return
-    before = (load_run(json_path).get("config") or {}).get("epochs")
+    before = Run.load(json_path).config.get("epochs")
     if before is not None and before != epochs:
         raise UserError(f"--resume with --epochs {epochs}: this run's learning-rate schedule "
                         f"spans the {before} epochs it started with; resume with --epochs "
@@ -223,66 +162,3 @@ def throttled(callback: Callable[[dict], None] | None, seconds: float = CALLBACK
             last = now
             callback(run)
     return call
-
-
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: CifarData, args,
-        hardware: Hardware, *, run_name: str, config: dict, stop_metric: str, patience: int,
-        epochs: int, on_check: Callable[[dict], None] | None = None,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        callback_every_s: float = CALLBACK_EVERY_S) -> dict:
-    """Train `model` on `data` with the common flags in `args` (and `scheduler`, stepped
-    after every step); the run goes to `<args.output_dir>/<run_name>.json/.pt`."""
-    run_path = Path(args.output_dir) / run_name
-    resume = args.resume
-    if resume and not (run_path.parent / f"{run_name}.pt").is_file():
-        # The command had other runs to resume (check_resume); this one had not started yet.
-        print(f"{run_name}: no checkpoint to resume, it starts from the beginning")
-        resume = False
-    if resume and scheduler is not None:
-        check_schedule_epochs(run_path, epochs)
-    if not resume:  # a new run never overwrites an earlier one of the same name
-        kept = keep_previous_run(run_path)
-        if kept is not None:
-            print(f"{run_name}: the earlier run in {run_path.parent} is kept in "
-                  f"{kept.parent}/{kept.name[:-5]}.* (--resume continues a run instead)")
-    if len(data.train) == 0:
-        raise UserError("the training split has no batches; use a larger --subset or a "
-                        "smaller --batch-size", exit_code=2)
-    graphed = hardware.cuda_graphs
-    if graphed and (scheduler is not None or getattr(data.train, "augment", False)):
-        raise UserError("--cuda-graphs on cannot train this recipe: its learning-rate "
-                        "schedule and augmentation change every step, which one captured "
-                        "graph cannot; use --cuda-graphs off (or auto)", exit_code=2)
-    step = make_step(model, optimizer, data.train, hardware.device, hardware.autocast_dtype,
-                     graphed=graphed, scheduler=scheduler)
-    # A grid run (Task 2e's experiments) measures what its comparisons read and no more:
-    # validation at every check, the test split at the last check and at the best weights,
-    # nothing of the training split.
-    grid = getattr(args, "grid_checks", False)
-    trainer = Trainer(model, optimizer, data.train, data.val, step=step, test=data.test,
-                      train_eval=None if grid else data.train_eval,
-                      train_full=None if grid else data.train_full,
-                      epochs=epochs, patience=patience, stop_metric=stop_metric,
-                      device=hardware.device, autocast_dtype=hardware.autocast_dtype,
-                      run_path=run_path, config=config, progress=not args.no_progress,
-                      test_curve="last" if grid else not getattr(args, "no_test_curve", False),
-                      on_check=throttled(on_check, callback_every_s),
-                      resume_may_differ=RESUMABLE_FLAGS)
-    print(f"{run_name}: {hardware.device.type}, {hardware.precision}"
-          + (" with dynamic loss scaling" if hardware.precision == "fp16" else "")
-          + f"; {len(data.train)} batches/epoch, a check every {trainer.check_every} "
-          f"steps, {epochs} epochs, the best checkpoint by {stop_metric}"
-          + (f", early stop after {patience} checks without a new best" if patience
-             else ", no early stopping")
-          + (", CUDA graphs" if hardware.cuda_graphs else "")
-          + (" (resuming)" if resume else ""))
-    run = trainer.train(resume=resume)
-    final = run["final"]
-    print(f"{run_name}: best check at epoch {final.get('best_epoch', float('nan')):.2f} -> "
-          + ", ".join(f"{s} loss {final[s]['loss']:.4f} acc {final[s]['accuracy']:.4f}"
-                      for s in ("train", "val", "test") if s in final)
-          + f" ({format_duration(run['timings']['train_s'])}, {run['status']})")
-    if run.get("loss_scaler"):
-        print(f"{run_name}: the fp16 loss scaler skipped {run['loss_scaler']['skipped_steps']} "
-              f"steps (overflowed gradients); scale now {run['loss_scaler']['scale']:g}")
-    return run

@@ -13,8 +13,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any, Sequence
 
-from cli import UserError
-from recipes import default_epochs
+from training.errors import UserError
+from training.recipes import default_epochs
 
 SPLITS = ("train", "val", "test")
 
@@ -65,7 +65,8 @@ class Run:
             return UserError(f"{path} is not a run written by this project ({what})")
 
         if not isinstance(data, dict) or not isinstance(data.get("history"), list):
-            raise wrong("no 'history' list")
+            raise UserError(f"{path} has no 'history' list; it is not a run written by this "
+                            "project")
         if not all(isinstance(h, dict) for h in data["history"]):
             raise wrong("a 'history' entry is not an object")
         config = {} if data.get("config") is None else data["config"]
@@ -149,10 +150,20 @@ class Run:
     @property
     def device(self) -> str:
         """'cuda (NVIDIA H200)' or 'cpu (2 threads)'."""
-        env, threads = self.environment, self.environment.get("threads", "?")
-        return str(self.config.get("device", "?")) + (
+        env, threads = self.environment, self.threads
+        return self.device_type + (
             f" ({env['gpu']})" if env.get("gpu") else
             f" ({threads} thread{'' if threads == 1 else 's'})")
+
+    @property
+    def device_type(self) -> str:
+        """The device the run trained on as its config records it: 'cpu', 'cuda', ..."""
+        return str(self.config.get("device", "?"))
+
+    @property
+    def threads(self) -> int | str:
+        """The CPU threads the run had ('?' when it recorded none)."""
+        return self.environment.get("threads", "?")
 
     @property
     def figure_prefix(self) -> str | None:
@@ -189,10 +200,34 @@ class Run:
         return str(code["commit"])[:7] + (" (uncommitted changes)" if code.get("dirty") else "")
 
 
+def weights_label(config: dict) -> str:
+    """A short label for figure titles: which weights a ResNet18 run or model started from.
+
+    "NOT ImageNet": the file's SHA-256 is not that of torchvision's IMAGENET1K_V1 file."""
+    if config.get("pretrained_source") == "imagenet":
+        return "ImageNet weights (IMAGENET1K_V1)"
+    return f"weights: {weights_file_name(config) or '?'}, NOT ImageNet"
+
+
+def weights_file_name(config: dict) -> str:
+    """The file name of the weights a ResNet18 run started from, '' when it recorded none."""
+    weights = config.get("weights_file") or config.get("weights")
+    return Path(str(weights)).name if weights else ""
+
+
 def predates_test_curve(n_runs: int) -> str:
     """The one wording of runs without a test curve (made before checks recorded the test
     split): 'the run predates the test curve'."""
     return f"the run{'s predate' if n_runs != 1 else ' predates'} the test curve"
+
+
+def no_test_curve(runs: Sequence[Run]) -> str | None:
+    """Whether `runs` (a model's seeds) lack the test curve, decided here once: when none of
+    them recorded the test split at a check (runs made before checks did), the one wording of
+    it (`predates_test_curve`); None when one did, or there are no runs."""
+    if not runs or any(r.has_test_curve for r in runs):
+        return None
+    return predates_test_curve(len(runs))
 
 
 def quick_look_note(runs: Sequence[Run]) -> str | None:
@@ -202,16 +237,28 @@ def quick_look_note(runs: Sequence[Run]) -> str | None:
     return f"quick look ({', '.join(parts)})" if parts else None
 
 
-def sample_std(values: Sequence[float]) -> float:
-    """The sample standard deviation of `values`: the root of the sum of squared deviations
-    from their mean divided by n - 1 (numpy's ddof=1; 0 for one value). The one standard
-    deviation of the project: every "±" of the tables and REPORT, and every interval over
-    seeds, is computed here."""
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """The mean of `values` and their sample standard deviation: the root of the sum of
+    squared deviations from the mean divided by n - 1 (numpy's ddof=1; 0 for one value). The
+    one mean ± standard deviation of the project: every "±" of the tables and REPORT, every
+    band of the figures and every interval over seeds is computed here."""
     n = len(values)
     if n < 2:
-        return 0.0
+        return mean(values), 0.0
     centre = sum(values) / n
-    return (sum((v - centre) ** 2 for v in values) / (n - 1)) ** 0.5
+    return mean(values), (sum((v - centre) ** 2 for v in values) / (n - 1)) ** 0.5
+
+
+def format_mean_std(values: Sequence[float | None], digits: int = 3) -> str:
+    """'-' for no value, the value for one, 'mean ± sample standard deviation' for several
+    (`mean_std`; None values skipped): the one way it is written."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def spread_note(counts: Sequence[int]) -> str | None:
@@ -226,14 +273,10 @@ def spread_note(counts: Sequence[int]) -> str | None:
     return f"Mean ± sample standard deviation over {seeds}."
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (`sample_std`: n - 1; 0 for one value)."""
-    return mean(values), sample_std(values)
-
-
 @dataclass
 class RunGroup:
-    """The runs of one recipe (its seeds), in the order of their seeds."""
+    """The runs of one recipe (its seeds), in the order of their seeds: a sequence of Runs, as
+    every table and figure takes a model's runs."""
     name: str
     runs: list[Run]
 
@@ -242,6 +285,9 @@ class RunGroup:
 
     def __iter__(self):
         return iter(self.runs)
+
+    def __getitem__(self, index: int) -> Run:
+        return self.runs[index]
 
     def __bool__(self) -> bool:
         return bool(self.runs)
@@ -264,10 +310,6 @@ class RunGroup:
         recorded it."""
         rows = [r.per_class for r in self.runs if r.per_class]
         return [mean_std(list(col)) for col in zip(*rows)] if rows else None
-
-    @property
-    def has_test_curve(self) -> bool:
-        return any(r.has_test_curve for r in self.runs)
 
     @property
     def quick_look(self) -> str | None:

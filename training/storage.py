@@ -1,5 +1,6 @@
-"""Run files on disk: atomic writes, reading a saved run or checkpoint, finding a command's
-runs in a folder.
+"""Run files on disk: atomic writes, saving and loading a run's checkpoint (`RunStore`),
+reading a checkpoint, finding a command's runs in a folder (a run JSON is read as a typed run:
+`training.record.Run.load`).
 
 A run is `<name>.json` (config, history, final; the single source of every figure and table),
 `<name>.metrics.csv` (the history as a table: one row per check, one column per key) and
@@ -21,8 +22,8 @@ from typing import Callable, Iterable
 
 import torch
 
-from cli import UserError
-from steps import get_rng_state, set_rng_state
+from training.errors import UserError
+from training.steps import get_rng_state, set_rng_state
 
 CHECKPOINT_FORMAT = "tdt4265-a3-run"
 
@@ -142,20 +143,6 @@ def ensure_output_dir(path: Path | str) -> Path:
         raise UserError(f"cannot write to output folder {path} ({err.strerror or err}); "
                         "choose another with --output-dir") from None
     return path
-
-
-def load_run(path: Path | str) -> dict:
-    """Read a run JSON written by the Trainer; a missing or broken file is a UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no saved run at {path}")
-    try:
-        run = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path} is not a valid run JSON; rerun the task that writes it") from None
-    if not isinstance(run, dict) or "history" not in run:
-        raise UserError(f"{path} has no 'history'; it is not a run written by this project")
-    return run
 
 
 def find_runs(output_dir: Path | str, run_name: str) -> list[Path]:
