@@ -4,7 +4,7 @@ against the 2019 course's PIL + DataLoader path.
 For each model, training images per second, with the task script's own model, optimizer,
 batch size, precision and memory format (`jobs()` of task1_lenet, task2_models and
 task3_resnet; ResNet18 with random weights: speed does not depend on them) and the
-step the Trainer calls (`steps.make_step`):
+step the Trainer calls (`training.steps.make_step`):
 
     pipeline  the project's training path: uint8 images on the device, batches made by
               `dataloaders.TensorBatches`, normalised (ResNet18: upsampled x8 to 256) on the
@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,8 +42,14 @@ import task3_resnet
 from dataloaders import read_cifar10
 from training.architecture import parameter_table
 from training.batches import NORMALIZATIONS, Normalize, TensorBatches
-from training.cli import (ArgumentParser, add_debug_arg, add_device_args, non_negative_int,
-                          positive_int, run_cli)
+from training.cli import (
+    ArgumentParser,
+    add_debug_arg,
+    add_device_args,
+    non_negative_int,
+    positive_int,
+    run_cli,
+)
 from training.errors import UserError
 from training.jobs import Job, make_optimizer, make_schedule
 from training.recipes import RECIPES
@@ -314,7 +320,7 @@ def main(args: argparse.Namespace) -> dict:
 
     env = environment()
     results = {"device": str(device), "torch": torch.__version__, "models": {},
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "precision": hardware.precision, "channels_last": hardware.channels_last,
                "cuda_graphs": hardware.cuda_graphs, "compile": args.compile,
                "steps": args.steps, "warmup": args.warmup,

@@ -28,9 +28,9 @@ import pickle
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -108,10 +108,11 @@ def _iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles CIFAR-10 python batches and nothing else: only NumPy's array rebuilding
     is allowed, so a hostile pickle cannot run code."""
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")})
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -127,7 +128,7 @@ def _read_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         images = images.reshape(-1, 3, 32, 32)
         if len(images) != len(labels) or labels.min() < 0 or labels.max() > 9:
             raise ValueError("labels do not match the images")
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - whatever is wrong with it, one line says so
         raise UserError(f"{name} is not a CIFAR-10 python batch ({type(err).__name__}: {err}); "
                         "download cifar-10-python.tar.gz again") from None
     return images, labels
@@ -334,7 +335,7 @@ def _download(root: Path) -> Path:
 
     try:
         CIFAR10(str(root), train=True, download=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - no network, proxy, disk full: one line says so
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(
             f"could not download CIFAR-10 ({reason}). Without network, download "
@@ -380,7 +381,7 @@ class CifarData(Splits):
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded train/validation split of range(n): depends on (n, val_fraction, seed) only."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = int(round(n * val_fraction))
+    n_val = round(n * val_fraction)
     return perm[n_val:], perm[:n_val]
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch.nn as nn
+from torch import nn
 
 import task2_models
 from reporting import sections

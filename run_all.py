@@ -67,8 +67,15 @@ import task3_visualisation
 from reporting.cited import TASK_OUTPUT_RUNS, load_groups
 from reporting.results import summary_rows, summary_text, ten_epoch_line
 from training.checks import format_duration
-from training.cli import (ArgumentParser, add_best_model_arg, add_data_arg, add_debug_arg,
-                          add_device_args, positive_int, run_cli)
+from training.cli import (
+    ArgumentParser,
+    add_best_model_arg,
+    add_data_arg,
+    add_debug_arg,
+    add_device_args,
+    positive_int,
+    run_cli,
+)
 from training.errors import Interrupted, UserError
 from training.jobs import seed_runs
 from training.recipes import RECIPES, TASK2, TASK2_10EP
@@ -273,8 +280,8 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     groups = load_groups(out, TASK_OUTPUT_RUNS)
     why = {RECIPES["resnet18"].run_name: skipped} if skipped else {}
     rows = summary_rows(TASK_OUTPUT_RUNS, groups, why)
-    lines = ["", "Summary: test accuracy of the best checkpoint, ours beside the original "
-             "2019 report's (original CIFAR-10)"]
+    lines = ["", ("Summary: test accuracy of the best checkpoint, ours beside the original "
+             "2019 report's (original CIFAR-10)")]
     if any(quick_look_note(g) for g in groups.values() if g):
         lines.append("(quick look: trained on a --subset or for fewer epochs than the task's "
                      "default; not comparable with the report)")

@@ -27,7 +27,7 @@ import argparse
 from collections import OrderedDict
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from reporting.architecture import architecture_table, format_parameter_table, training_details
 from reporting.figures import draw_task1

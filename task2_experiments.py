@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from reporting.render import to_latex, to_markdown
 from reporting.task2e import draw_gains, experiment_tables
@@ -52,8 +52,14 @@ from task2_models import Model21, Model22
 from trainer import run_jobs
 from training.architecture import parameter_table
 from training.checks import format_duration
-from training.cli import (ArgumentParser, add_data_arg, add_debug_arg, add_device_args,
-                          positive_int, run_cli)
+from training.cli import (
+    ArgumentParser,
+    add_data_arg,
+    add_debug_arg,
+    add_device_args,
+    positive_int,
+    run_cli,
+)
 from training.errors import TrainingDiverged, UserError
 from training.jobs import Job, make_optimizer
 from training.recipes import BAR_EPOCHS, RECIPES
@@ -69,7 +75,7 @@ MODEL_CLASSES = {"lenet": LeNet, "model21": Model21, "model22": Model22}
 
 @dataclass(frozen=True)
 class Variant:
-    """One experiment: a model of `recipe` (recipes.py key) with its course recipe, changed
+    """One experiment: a model of `recipe` (training/recipes.py key) with its course recipe, changed
     as `model` (the class's keyword arguments), `optimizer`/`lr` and `weight_decay` say."""
     name: str
     recipe: str

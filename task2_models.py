@@ -8,7 +8,7 @@ All convolutions 3x3, stride 1, padding 1, Xavier-uniform weights and zero biase
 
 Both go through the same Trainer as task 1. `--recipe 10-epoch` trains the same two
 architectures with this project's 10-epoch recipe instead (augmentation, a one-cycle
-learning rate, SGD with Nesterov momentum and weight decay: recipes.py says why), which
+learning rate, SGD with Nesterov momentum and weight decay: training/recipes.py says why), which
 passes the handout's bar of 75 % test accuracy within 10 epochs; its files are named
 task2_model21_10ep, task2_model22_10ep and task2_10ep_*. Writes to --output-dir (default
 plots/):
@@ -39,7 +39,7 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from reporting.architecture import architecture_table, training_details
 from reporting.figures import draw_task2
@@ -50,7 +50,7 @@ from training.checks import format_duration
 from training.cli import ArgumentParser, add_best_model_arg, add_common_args, run_cli
 from training.errors import UserError
 from training.jobs import Job
-from training.recipes import TASK2, TASK2_FAMILIES, task2_label
+from training.recipes import TASK2_FAMILIES, task2_label
 from training.record import Run
 from training.storage import atomic_write_text, ensure_output_dir, find_runs
 
@@ -59,7 +59,7 @@ RECIPE_CHOICES = tuple(TASK2_FAMILIES)  # --recipe: report (the default), 10-epo
 
 def models_of(family: str) -> dict:
     """The two models of `family` (--recipe) by their --model value: their recipes
-    (recipes.py; why the report's stop as they do: README, "Stopping")."""
+    (training/recipes.py; why the report's stop as they do: README, "Stopping")."""
     return {recipe.choice: recipe for recipe in TASK2_FAMILIES[family]}
 
 

@@ -25,15 +25,14 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from reporting.figures import draw_task3, draw_task3d
 from reporting.words import COMPARISON_FIGURE
 from trainer import run_jobs
-from training.cli import (ArgumentParser, add_best_model_arg, add_common_args, positive_int,
-                          run_cli)
+from training.cli import ArgumentParser, add_best_model_arg, add_common_args, positive_int, run_cli
 from training.errors import UserError
 from training.jobs import Job
 from training.recipes import RECIPES, TASK2, task2_label
@@ -121,7 +120,8 @@ def read_weights_file(path: Path | str, hint: str = "") -> tuple[dict, str]:
                         f"(from {IMAGENET_URL})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a pickle/zip, or objects weights_only refuses
+    # truncated, not a pickle/zip, or objects weights_only refuses
+    except Exception as err:  # noqa: BLE001
         hint = hint or f"; download {IMAGENET_FILE} again from {IMAGENET_URL}"
         raise UserError(f"{path} is not a readable PyTorch weights file "
                         f"({type(err).__name__}){hint}") from None
@@ -150,7 +150,7 @@ def load_resnet18_weights(path: Path | str | None = None,
                 # SHA-256 prefix against its name and keeps it only when it is complete.
                 IMAGENET_WEIGHTS.get_state_dict(progress=progress and sys.stderr.isatty(),
                                                 check_hash=True)
-            except Exception as err:  # no network, proxy, disk full, hash mismatch
+            except Exception as err:  # noqa: BLE001 - no network, proxy, disk full, hash mismatch
                 text = str(getattr(err, "reason", None) or err)
                 reason = text.splitlines()[0] if text else ""
                 raise UserError(missing_weights_message(

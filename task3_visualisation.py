@@ -37,19 +37,18 @@ import textwrap
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 from torchvision.utils import make_grid
 
+from dataloaders import read_cifar10
 from reporting.figures import pyplot, save_figure
-from task3_resnet import (INPUTS, RUN_NAME, ResNet18Transfer, check_image_size,
-                          load_resnet18_weights)
+from task3_resnet import INPUTS, RUN_NAME, ResNet18Transfer, check_image_size, load_resnet18_weights
 from training.batches import CLASSES, NORMALIZATIONS, Normalize
 from training.cli import ArgumentParser, add_debug_arg, add_device_arg, non_negative_int, run_cli
 from training.errors import UserError
 from training.record import Run, weights_label
 from training.storage import ensure_output_dir, find_runs, read_checkpoint
 from utils import get_device
-from dataloaders import read_cifar10
 
 FIGURES = {"3e": "task3e_first_layer_activations.png", "3f": "task3f_last_layer_activations.png",
            "3g": "task3g_first_layer_filters.png"}
@@ -78,7 +77,7 @@ def find_checkpoint(args, out: Path) -> tuple[Path | None, str]:
 
     --checkpoint PATH, else with --seed N the run of seed N (task3_resnet18_seedN.pt, or
     task3_resnet18.pt of a single run with seed N: a UserError when neither is there), else
-    the run group written last (runs.find_runs: the single run, or the first seed of a
+    the run group written last (training.storage.find_runs: the single run, or the first seed of a
     --seeds run)."""
     if args.checkpoint == "none":
         return None, "--checkpoint none"

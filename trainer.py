@@ -30,24 +30,39 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Self
 
 import torch
-import torch.nn as nn
+from torch import nn
 from tqdm import tqdm
 
 from dataloaders import CifarData, load_cifar10
 from training.architecture import parameter_table
 from training.batches import Splits
 from training.checks import EarlyStopping, format_check, format_duration
-from training.errors import (OutOfMemory, TrainingDiverged, TrainingInterrupted, UserError,
-                             is_out_of_memory)
+from training.errors import (
+    OutOfMemory,
+    TrainingDiverged,
+    TrainingInterrupted,
+    UserError,
+    is_out_of_memory,
+)
 from training.evaluation import Evaluator
-from training.jobs import (CALLBACK_EVERY_S, RESUMABLE_FLAGS, Job, check_resume,
-                           check_schedule_epochs, make_optimizer, make_schedule, run_names,
-                           seed_runs, throttled)
+from training.jobs import (
+    CALLBACK_EVERY_S,
+    RESUMABLE_FLAGS,
+    Job,
+    check_resume,
+    check_schedule_epochs,
+    make_optimizer,
+    make_schedule,
+    run_names,
+    seed_runs,
+    throttled,
+)
 from training.steps import Interval, Step, legacy_state, make_step, training_rng_kept
 from training.storage import RunStore, ensure_output_dir, keep_previous_run
 from utils import Hardware, make_config, resolve_hardware, seed_everything
@@ -79,7 +94,7 @@ class CtrlC:
     def __init__(self):
         self.pressed, self._previous = False, None
 
-    def __enter__(self) -> "CtrlC":
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -161,7 +176,8 @@ class Trainer:
             try:
                 with training_rng_kept(self.device):
                     self.on_check(self.run_dict())
-            except Exception as err:  # a figure that fails to draw must not stop training
+            # a figure that fails to draw must not stop training
+            except Exception as err:  # noqa: BLE001
                 tqdm.write(f"warning: the check callback failed ({type(err).__name__}: {err}); "
                            "training goes on", file=sys.stderr)
 

@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +140,7 @@ def resolve_channels_last(choice: str, device: torch.device) -> bool:
 
 def resolve_cuda_graphs(choice: str, device: torch.device,
                         autocast_dtype: torch.dtype | None = None) -> bool:
-    """--cuda-graphs: replay each training step as one captured CUDA graph (steps.py).
+    """--cuda-graphs: replay each training step as one captured CUDA graph (training/steps.py).
 
     'auto' keeps the eager step everywhere until the graphed path has been run on a GPU
     (its CUDA tests and the benchmark; docs/GUIDE.md, "Precision and speed by device"),
@@ -190,10 +190,10 @@ def resolve_hardware(args) -> Hardware:
 
 def make_config(args, hardware: Hardware, data_info: dict, **extra) -> dict:
     """Everything a run's outputs should carry: flags, resolved device, data, versions, and
-    the command it came from (`args.command`, which `cli.ArgumentParser` sets)."""
+    the command it came from (`args.command`, which `training.cli.ArgumentParser` sets)."""
     flags = {k: v for k, v in vars(args).items()
              if k not in ("debug", "no_progress", "command")}
-    config = {"args": flags, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    config = {"args": flags, "started": datetime.now(UTC).isoformat(timespec="seconds"),
               "device": str(hardware.device), "precision": hardware.precision,
               "channels_last": hardware.channels_last, "cuda_graphs": hardware.cuda_graphs,
               "data": data_info, "environment": environment(),
@@ -215,6 +215,7 @@ def code_version(folder: Path | str | None = None) -> dict | None:
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
+                                  check=False,
                                   text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None

@@ -4,7 +4,7 @@ trained, from its runs' configs (every detail needed to train it again).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
-from training.recipes import RECIPES, TASK2, by_run_name
 from reporting.words import DATA_HOW, KNOWN_SOURCES
-from training.record import format_mean_std
-from training.record import Run, RunGroup
-from training.storage import find_runs
 from training.checks import format_duration
+from training.recipes import RECIPES, TASK2, by_run_name
+from training.record import Run, RunGroup, format_mean_std
+from training.storage import find_runs
 
 LENET, MODEL21, MODEL22, RESNET = (RECIPES[k] for k in ("lenet", "model21", "model22",
                                                         "resnet18"))
@@ -71,7 +70,8 @@ CITED = {
 
 
 # `--own-runs`: a task script's output folder (plots/ unless --output-dir said otherwise),
-# each run under the name the script gives it (one file, or one per seed: runs.find_runs).
+# each run under the name the script gives it (one file, or one per seed:
+# training.storage.find_runs).
 # `command` is what makes a missing run; a run that is there shows the command it recorded.
 TASK_OUTPUT_RUNS = {r.run_name: {"label": r.title, "run_name": r.run_name, "command": r.command}
                     for r in RECIPES.values()}
@@ -106,7 +106,8 @@ def _seed_order(path: Path) -> tuple:
 
 
 def cited_files(results: Path, spec: dict) -> list[Path]:
-    """A spec's run files: the runs.find_runs group of its `run_name` (own runs), else every
+    """A spec's run files: the `training.storage.find_runs` group of its `run_name` (own runs),
+    else every
     file its `files` patterns match (in numeric order of the seeds their names give)."""
     if "run_name" in spec:
         return find_runs(results, spec["run_name"])
@@ -152,7 +153,7 @@ def run_date(results: Path, run: Run) -> str:
         if m:
             return f"{m.group(0)} (`{part}/`)"
     try:
-        written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError:
         return "-"
     return f"{written:%Y-%m-%d %H:%M} UTC (JSON written)"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

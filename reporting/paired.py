@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def t_two_sided_p(t: float, df: int) -> float:
     return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
-@lru_cache(maxsize=None)
+@cache
 def t_quantile(q: float, df: int) -> float:
     """The q quantile of Student's t with `df` degrees of freedom (0 < q < 1), by bisection
     of `t_cdf`."""
@@ -159,8 +159,8 @@ def paired(runs: dict[str, dict[int, dict]], a: str, b: str, key: str) -> Paired
         if mb is None:
             unpaired.append((seed, f"{b} has no run of seed {seed}"))
         elif ma.get("setting") != mb.get("setting"):
-            unpaired.append((seed, f"{a} ran on {ma.get('setting')}, {b} on "
-                                   f"{mb.get('setting')}"))
+            unpaired.append((seed, (f"{a} ran on {ma.get('setting')}, {b} on "
+                                   f"{mb.get('setting')}")))
         elif ma[key] is not None and mb[key] is not None:
             seeds.append(seed)
             diffs.append(ma[key] - mb[key])

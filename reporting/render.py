@@ -22,9 +22,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 NUMBER = re.compile(r"^[-+−]?[\d.,]+(e[-+]?\d+)?( ?± ?[\d.,]+)?\s*%?( \(\d+\))?$")
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%",
@@ -102,7 +102,7 @@ def latex_escape(text: str) -> str:
             continue
         part = LINK.sub(r"\1", part)
         for pattern, command in MARKS:
-            part = pattern.sub(lambda m: f"\x00{command}\x01{m.group(1)}\x02", part)
+            part = pattern.sub(lambda m, c=command: f"\x00{c}\x01{m.group(1)}\x02", part)
         out.append(_escape(part).replace("\x00", "\\").replace("\x01", "{")
                    .replace("\x02", "}"))
     return "".join(out)
@@ -210,7 +210,7 @@ HEADINGS = {1: r"\section*{{{}}}", 2: r"\section{{{}}}", 3: r"\subsection{{{}}}"
             4: r"\subsubsection*{{{}}}"}
 
 
-def to_markdown_text(blocks: Sequence[Block], title: "TitleBlock | None" = None) -> str:
+def to_markdown_text(blocks: Sequence[Block], title: TitleBlock | None = None) -> str:
     """REPORT.md: the lines as they are, each table in Markdown; `title`'s fields under the
     first level-1 heading."""
     out, titled = [], title is None
@@ -381,6 +381,7 @@ def compile_pdf(tex: Path, timeout_s: float = 300) -> tuple[Path | None, str]:
     try:
         for _ in range(runs):
             done = subprocess.run([*command, tex.name], cwd=tex.parent, capture_output=True,
+                                  check=False,
                                   text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
                                   env=REPRODUCIBLE)
             if done.returncode != 0:

@@ -9,21 +9,43 @@ the results folder, README's results table.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from reporting.cited import (CITED, RESNET, acc_cell, command_cell, command_differs, data_cell,
-                             dates_cell, is_imagenet, load_groups, no_final, provenance,
-                             run_date, run_label, short, shown_command, shown_groups)
+from reporting.cited import (
+    CITED,
+    RESNET,
+    acc_cell,
+    command_cell,
+    command_differs,
+    data_cell,
+    dates_cell,
+    is_imagenet,
+    load_groups,
+    no_final,
+    provenance,
+    run_date,
+    run_label,
+    short,
+    shown_command,
+    shown_groups,
+)
 from reporting.render import Table, to_markdown
 from reporting.words import CHECK_CITATION, RUNS_INTRO, RUNS_WHO
 from training.batches import CLASSES
 from training.errors import UserError
 from training.recipes import BAR_ACCURACY, BAR_EPOCHS, by_run_name
-from training.record import (Run, RunGroup, format_mean_std, predates_test_curve, quick_look_note,
-                             spread_note, weights_file_name)
+from training.record import (
+    Run,
+    RunGroup,
+    format_mean_std,
+    predates_test_curve,
+    quick_look_note,
+    spread_note,
+    weights_file_name,
+)
 
 Runs = Sequence[Run]  # a model's seeds: a RunGroup, or a list of Runs
 
@@ -134,7 +156,7 @@ def final_data(runs: dict[str, Runs], reference: dict[str, dict] | None = None,
                      + (f", {note}" if note else "")]
                     + [format_mean_std([getattr(r.final.get(s), m, None) for r in group], 3)
                        for s, m in cols])
-    for name, final in (reference or {}).items():  # the original report's, from recipes.py
+    for name, final in (reference or {}).items():  # the original report's, from training/recipes.py
         rows.append([f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
                                             for s, m in cols])
     note = spread_note([len(group) for group in runs.values()])
@@ -326,8 +348,8 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
     """README's results table, from the cited run files alone (a test holds README to it)."""
     cited = cited or CITED
     loaded = load_groups(results, cited)
-    lines = ["| model | test acc | val acc | runs | command | device, date, time | "
-             "original report |", "|---|---|---|---|---|---|---|"]
+    lines = [("| model | test acc | val acc | runs | command | device, date, time | "
+             "original report |"), "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
         typed = loaded[name]
         original = by_run_name(name).original["test"]["accuracy"]
@@ -342,8 +364,8 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
                                           for r in typed))
         date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
 
-        def accuracy(split: str) -> str:
-            return no_final(typed) or format_mean_std(typed.values(split), 4)
+        def accuracy(split: str, group: RunGroup = typed) -> str:
+            return no_final(group) or format_mean_std(group.values(split), 4)
 
         quick = typed.quick_look
         lines.append(f"| {spec['label']} | {accuracy('test')}"

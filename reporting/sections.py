@@ -9,29 +9,89 @@ What the report shows of a model's layers (1c, 2a) it builds with the `model_of`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-import torch.nn as nn
+from torch import nn
 
 from reporting.architecture import architecture_data, parameter_data, training_data
-from reporting.cited import (CITED, EXPERIMENTS_COMMAND, LENET, MODEL21, MODEL22, RESNET,
-                             TASK_OUTPUT_RUNS, data_line, experiments_folders, load_groups,
-                             report_command, run_label, short, shown_command, shown_groups,
-                             task2_groups, wall_cell)
+from reporting.cited import (
+    CITED,
+    EXPERIMENTS_COMMAND,
+    LENET,
+    MODEL21,
+    MODEL22,
+    RESNET,
+    TASK_OUTPUT_RUNS,
+    data_line,
+    experiments_folders,
+    load_groups,
+    report_command,
+    run_label,
+    short,
+    shown_command,
+    shown_groups,
+    task2_groups,
+    wall_cell,
+)
 from reporting.figures import draw_task1, draw_task2, draw_task3, draw_task3d, plot_confusion
 from reporting.render import Table, to_markdown_text
-from reporting.results import at_epoch, bar_data, best_model, confused_data, confusion_counts, final_data, other_run_files, other_runs_section, per_class_data, runs_section, summary_data, summary_rows
-from training.record import format_mean_std
+from reporting.results import (
+    at_epoch,
+    bar_data,
+    best_model,
+    confused_data,
+    confusion_counts,
+    final_data,
+    other_run_files,
+    other_runs_section,
+    per_class_data,
+    runs_section,
+    summary_data,
+    summary_rows,
+)
 from reporting.task2e import draw_gains, experiment_tables, facts, read_experiments
-from reporting.words import (BAR, BAR_REACHED_BY, BEST_MODEL, CHECKLIST, CORRECTIONS,
-                             EXPERIMENTS_FACTS, EXPERIMENTS_MISSING, EXPERIMENTS_TEXT, FACTS,
-                             FIGURES, H_1B, H_1C, H_2A, H_2B, H_2E, H_3A, H_BAR, INTRO, ITEMS,
-                             MODEL_FIGURES, NO_TEST_CURVE, NOT_REPRODUCED, PER_CLASS, QUICK_LOOK,
-                             TASK2_TRAIN_COLUMNS, VISUALISATION, WHICH, YOURS, ZIP_COMMAND)
+from reporting.words import (
+    BAR,
+    BAR_REACHED_BY,
+    BEST_MODEL,
+    CHECKLIST,
+    CORRECTIONS,
+    EXPERIMENTS_FACTS,
+    EXPERIMENTS_MISSING,
+    EXPERIMENTS_TEXT,
+    FACTS,
+    FIGURES,
+    H_1B,
+    H_1C,
+    H_2A,
+    H_2B,
+    H_2E,
+    H_3A,
+    H_BAR,
+    INTRO,
+    ITEMS,
+    MODEL_FIGURES,
+    NO_TEST_CURVE,
+    NOT_REPRODUCED,
+    PER_CLASS,
+    QUICK_LOOK,
+    TASK2_TRAIN_COLUMNS,
+    VISUALISATION,
+    WHICH,
+    YOURS,
+    ZIP_COMMAND,
+)
 from training.batches import CLASSES
 from training.recipes import BAR_ACCURACY, TASK2
-from training.record import Run, RunGroup, mean_std, no_test_curve, predates_test_curve
+from training.record import (
+    Run,
+    RunGroup,
+    format_mean_std,
+    mean_std,
+    no_test_curve,
+    predates_test_curve,
+)
 
 # The model a run of a recipe trained, rebuilt for its tables: model_of(recipe label, one of
 # its runs, or None when there is none) -> nn.Module.
@@ -287,9 +347,9 @@ def _task3(cited: dict, typed: dict[str, RunGroup], out: Path, drawn: set[str] |
     best = next((typed[r.run_name] for r in TASK2 if best_pick and r.label == best_pick[0]),
                 None)
     best_test = best.values("test") if best else []
-    facts = [f"- ResNet18: test accuracy {format_mean_std(test, 4)}; "
+    facts = [(f"- ResNet18: test accuracy {format_mean_std(test, 4)}; "
              f"{resnet.first.config.get('trainable_parameters', 0):,} trainable "
-             f"parameters; {wall_cell(resnet.runs)} of training on {resnet.first.device}."]
+             f"parameters; {wall_cell(resnet.runs)} of training on {resnet.first.device}.")]
     if best_test and None not in test + best_test:
         facts.append(f"- Against {best_pick[0]} ({format_mean_std(best_test, 4)}): "
                      f"{100 * (mean_std(test)[0] - mean_std(best_test)[0]):+.2f} points.")
@@ -316,8 +376,8 @@ def _per_class(shown: dict[str, RunGroup], out: Path, drawn: set[str] | None) ->
             caption = f"{label}: test confusion matrix"
             lines += [f"**{caption}**", "", f"![{caption}]({figure})", ""]
         else:
-            lines += [f"**{label}: test confusion matrix**: missing (`{figure}` is not in the "
-                      "output folder)", ""]
+            lines += [(f"**{label}: test confusion matrix**: missing (`{figure}` is not in the "
+                      "output folder)"), ""]
     return lines
 
 

@@ -16,21 +16,29 @@ change against one baseline) are corrected for their number by Holm's step-down 
 """
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from reporting.figures import pyplot
-from reporting.paired import (ALPHA, claim_verdict, holm, holm_levels, paired,
-                              separation_note, unpaired_note, verdict)
+from reporting.paired import (
+    ALPHA,
+    claim_verdict,
+    holm,
+    holm_levels,
+    paired,
+    separation_note,
+    unpaired_note,
+    verdict,
+)
 from reporting.render import Table
-from training.record import format_mean_std
 from training.errors import UserError
 from training.recipes import BAR_ACCURACY, BAR_EPOCHS
-from training.record import Run, spread_note
+from training.record import Run, format_mean_std, spread_note
 
 SPEED_EPOCH = 2.0   # learning speed: validation accuracy at this epoch
 SPEED_TARGET = 0.70  # ... and the first epoch that reaches this validation accuracy
@@ -52,7 +60,7 @@ def roughness(history: Sequence[dict]) -> float | None:
     if len(checks) < 2 or checks[-1]["epoch"] <= checks[0]["epoch"]:
         return None
     losses = [h["val_loss"] for h in checks]
-    rises = sum(max(0.0, b - a) for a, b in zip(losses, losses[1:]))
+    rises = sum(max(0.0, b - a) for a, b in itertools.pairwise(losses))
     return rises / (checks[-1]["epoch"] - checks[0]["epoch"])
 
 
@@ -348,8 +356,8 @@ def claims_table(runs) -> Table:
                  title="The original report's claims (its section 2.5), measured",
                  notes=[f"{m.short}: {m.label}." for m in MEASURES.values()
                         if m.key in ("test_acc", "val_acc_2", "roughness")]
-                 + ["Roughness stands for the report's 'unstable' (higher) and 'slow and "
-                    "steady' (lower)."] + list(unpaired))
+                 + [("Roughness stands for the report's 'unstable' (higher) and 'slow and "
+                    "steady' (lower).")] + list(unpaired))
 
 
 def ten_epoch_table(runs, variants) -> Table:
@@ -373,8 +381,8 @@ def ten_epoch_table(runs, variants) -> Table:
                   "test acc at epoch 10", f"seeds ≥ {BAR_ACCURACY:.2f}"], rows,
                  title="The 10-epoch bar: the report's recipes trained for 10 epochs",
                  notes=([note] if note else [])
-                 + ["The best check is chosen by the recipe's validation measure; the test "
-                    "split chooses nothing."])
+                 + [("The best check is chosen by the recipe's validation measure; the test "
+                    "split chooses nothing.")])
 
 
 def experiment_tables(folders: Path | str | Iterable[Path | str]

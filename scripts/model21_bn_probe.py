@@ -19,19 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.cli import ArgumentParser, add_debug_arg, positive_int, run_cli  # noqa: E402
-from training.errors import UserError  # noqa: E402
+import torch
+from torch import nn
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-from dataloaders import load_cifar10  # noqa: E402
-from training.evaluation import evaluate  # noqa: E402
-from task2_models import Model21  # noqa: E402
-from trainer import Settings, Trainer  # noqa: E402
-from training.batches import Splits  # noqa: E402
-from training.steps import make_step  # noqa: E402
-from utils import resolve_precision, seed_everything  # noqa: E402
+from dataloaders import load_cifar10
+from task2_models import Model21
+from trainer import Settings, Trainer
+from training.batches import Splits
+from training.cli import ArgumentParser, add_debug_arg, positive_int, run_cli
+from training.errors import UserError
+from training.evaluation import evaluate
+from training.steps import make_step
+from utils import resolve_precision, seed_everything
 
 
 def main(data_dir: str, epochs: int, out: str) -> None:
@@ -79,11 +78,11 @@ def main(data_dir: str, epochs: int, out: str) -> None:
         recal = recalibrated()
         rl, ra = evaluate(recal, data.val, "cpu", dtype)
         bl, ba = batch_statistics_eval()
-        rows.append(dict(epoch=h["epoch"], val_loss=h["val_loss"], val_acc=h["val_accuracy"],
-                         recal_val_loss=rl, recal_val_acc=ra, batch_val_loss=bl,
-                         batch_val_acc=ba, test_acc=evaluate(model, data.test, "cpu", dtype)[1],
-                         recal_test_acc=evaluate(recal, data.test, "cpu", dtype)[1],
-                         train_acc=h.get("train_accuracy")))
+        rows.append({"epoch": h["epoch"], "val_loss": h["val_loss"], "val_acc": h["val_accuracy"],
+                         "recal_val_loss": rl, "recal_val_acc": ra, "batch_val_loss": bl,
+                         "batch_val_acc": ba, "test_acc": evaluate(model, data.test, "cpu", dtype)[1],
+                         "recal_test_acc": evaluate(recal, data.test, "cpu", dtype)[1],
+                         "train_acc": h.get("train_accuracy")})
         print(json.dumps(rows[-1]), flush=True)
         Path(out).write_text(json.dumps(rows, indent=1))
 

@@ -39,11 +39,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.cli import ArgumentParser, add_debug_arg, run_cli  # noqa: E402
-from training.errors import UserError  # noqa: E402
-from training.recipes import RECIPES, default_epochs  # noqa: E402
-from training.record import Run  # noqa: E402
-from training.storage import atomic_write_text  # noqa: E402
+import itertools
+
+from training.cli import ArgumentParser, add_debug_arg, run_cli
+from training.errors import UserError
+from training.recipes import RECIPES, default_epochs
+from training.record import Run
+from training.storage import atomic_write_text
 
 METRICS = ("val_loss", "val_accuracy")
 PATIENCES = (4, 6, 8, 10, 12, 16, 20)
@@ -79,7 +81,7 @@ def course_stop(val_losses: list[float], count: int = COURSE_COUNT) -> int | Non
     """Index of the check at which the course rule stops, or None if it never does."""
     for i in range(count - 1, len(val_losses)):
         window = val_losses[i - count + 1:i + 1]
-        if all(b >= a for a, b in zip(window, window[1:])):
+        if all(b >= a for a, b in itertools.pairwise(window)):
             return i
     return None
 
@@ -252,8 +254,8 @@ def cell(o: Outcome) -> str:
 def model_markdown(model: str, histories: list[History], tolerance: float = TOLERANCE) -> str:
     results = replay_model(histories, tolerance)
     n_full = sum(h.full for h in histories)
-    lines = [f"### {MODEL_LABELS.get(model, model)} (`{model}`): {len(histories)} "
-             f"histor{'y' if len(histories) == 1 else 'ies'}, {n_full} full", ""]
+    lines = [(f"### {MODEL_LABELS.get(model, model)} (`{model}`): {len(histories)} "
+             f"histor{'y' if len(histories) == 1 else 'ies'}, {n_full} full"), ""]
     for h in histories:
         c = h.history[-1] if h.history else {}
         lines.append(f"- `{h.label}`: {h.status}, {len(h.history)} checks to epoch "
@@ -262,9 +264,9 @@ def model_markdown(model: str, histories: list[History], tolerance: float = TOLE
                      + ("" if h.full else f" (--subset {h.subset}: a quick look, not judged)"
                         if h.subset is not None else f" ({h.variant}, not judged)"
                         if h.variant else " (truncated: whole-history best unknown)"))
-    lines += ["", "Each cell: stop epoch / kept checkpoint's epoch: its val acc / Δ to the whole "
+    lines += ["", ("Each cell: stop epoch / kept checkpoint's epoch: its val acc / Δ to the whole "
               "history's best checkpoint by the same metric / Δ to the history's highest val acc "
-              f"/ holds (within {tolerance})", "",
+              f"/ holds (within {tolerance})"), "",
               "| rule | " + " | ".join(f"`{h.label}`" for h in histories)
               + " | holds on all full histories | mean stop epoch (full) |",
               "|---|" + "---|" * (len(histories) + 2)]
@@ -304,10 +306,10 @@ def build_markdown(histories: list[History], models: list[str] | None = None,
     chosen = models or sorted(by_model, key=lambda m: (list(MODEL_LABELS).index(m)
                                                        if m in MODEL_LABELS else 99, m))
     parts = ["## Early stopping replayed over the saved histories", "",
-             "`python scripts/stopping_replay.py` (nothing trained; every number is read from "
+             ("`python scripts/stopping_replay.py` (nothing trained; every number is read from "
              "the runs' histories). A rule holds on a full history (status finished) when the "
              f"checkpoint it keeps is within {tolerance} validation accuracy of the whole "
-             "history's best checkpoint by the same metric.", ""]
+             "history's best checkpoint by the same metric."), ""]
     for model in chosen:
         parts.append(model_markdown(model, by_model[model], tolerance))
     return "\n".join(parts)

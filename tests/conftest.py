@@ -21,8 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.batches import CLASSES  # noqa: E402
-from training.record import Run  # noqa: E402
+from training.batches import CLASSES
+from training.record import Run
 
 SHARED_JPEG = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -151,5 +151,5 @@ def run_script(*args: str, cwd: Path | None = None, env: dict | None = None,
     """Run a project script in a subprocess, as a user would."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     full_env.update(env or {})
-    return subprocess.run([sys.executable, *args], cwd=cwd or ROOT, env=full_env,
+    return subprocess.run([sys.executable, *args], cwd=cwd or ROOT, env=full_env, check=False,
                           capture_output=True, text=True, timeout=timeout)

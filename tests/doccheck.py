@@ -77,7 +77,7 @@ def broken_links(md: Path) -> list[str]:
     problems = []
     for number, line in enumerate(_prose_lines(md.read_text(encoding="utf-8")), 1):
         for target in LINK.findall(line):
-            if re.match(r"^[a-z][a-z0-9+.-]*:", target, flags=re.I):  # http:, mailto:, ...
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, flags=re.IGNORECASE):  # http:, mailto:, ...
                 continue
             path_part, _, anchor = target.partition("#")
             goal = md if not path_part else (md.parent / path_part)

@@ -4,13 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_images, md5, tar_tree, write_image_tree, write_pickle_batches, zip_tree
 
 import dataloaders
 from dataloaders import load_cifar10, read_cifar10, split_indices
 from training.batches import CIFAR_MEAN, CIFAR_STD, Normalize, TensorBatches
 from training.errors import UserError
-from conftest import (make_images, md5, tar_tree, write_image_tree, write_pickle_batches,
-                      zip_tree)
 
 
 def _expected(n_per_class, seed):
@@ -117,7 +116,7 @@ def test_cache_never_written_beside_source(tmp_path):
 def test_split_depends_only_on_seed():
     a_train, a_val = split_indices(50_000, 0.1, seed=3)
     b_train, b_val = split_indices(50_000, 0.1, seed=3)
-    c_train, c_val = split_indices(50_000, 0.1, seed=4)
+    _c_train, c_val = split_indices(50_000, 0.1, seed=4)
     assert len(a_train) == 45_000 and len(a_val) == 5_000
     assert torch.equal(a_val, b_val) and torch.equal(a_train, b_train)
     assert not torch.equal(a_val, c_val)
@@ -161,7 +160,7 @@ def test_epoch_order_is_reproducible_and_resumable():
     batches = TensorBatches(images, labels, 8, lambda x: x, shuffle=True, drop_last=True, seed=5)
     batches.set_epoch(2)
     full = [l.tolist() for _, l in batches]
-    assert sorted(sum(full, [])) == list(range(40))
+    assert sorted(label for batch in full for label in batch) == list(range(40))
     assert [l.tolist() for _, l in batches.iter_from(3)] == full[3:]
     batches.set_epoch(3)
     assert [l.tolist() for _, l in batches] != full

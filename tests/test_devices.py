@@ -11,17 +11,14 @@ import warnings
 
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
-from training import cli, errors
-from training import evaluation
-from training import steps
 import task1_lenet
 import utils
-from training.batches import TensorBatches
-from training.steps import GraphedStep, TrainStep
 from trainer import Settings, Trainer
-from training.batches import Splits
+from training import cli, errors, evaluation, steps
+from training.batches import Splits, TensorBatches
+from training.steps import GraphedStep, TrainStep
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

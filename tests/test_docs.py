@@ -5,13 +5,12 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT, run_script
 from doccheck import bad_pointers, broken_links, python_texts
 
 MARKDOWN = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("results/**/*.md")])
 PYTHON = sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")])
-SCRIPTS = [p for p in PYTHON if re.search(r'^if __name__ == "__main__":', p.read_text(), re.M)]
+SCRIPTS = [p for p in PYTHON if re.search(r'^if __name__ == "__main__":', p.read_text(), re.MULTILINE)]
 
 
 def _name(path):
@@ -168,7 +167,7 @@ def test_no_numbers_without_a_file_behind_them():
 def test_the_docs_say_nothing_of_how_the_project_was_made():
     """The docs say which machine ran what, and when; they say nothing of how the project
     itself was developed (the words below are the marks of such text)."""
-    words = re.compile(r"\bsessions?\b|\blent\b|\bissue \d+|\bhanded over\b", re.I)
+    words = re.compile(r"\bsessions?\b|\blent\b|\bissue \d+|\bhanded over\b", re.IGNORECASE)
     files = [*DOCS, ROOT / "scripts" / "gpu_run.sh", ROOT / "tests" / "test_steps.py"]
     found = [f"{_name(p)}: {m.group(0)}" for p in files for m in words.finditer(p.read_text())]
     assert found == []

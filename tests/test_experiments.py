@@ -8,17 +8,17 @@ import math
 
 import pytest
 import torch
+from conftest import run_script, typed, write_image_tree
 from torch import nn
 
-from reporting import task2e
-import trainer
 import task2_experiments as exp
-from training.architecture import parameter_table
-from reporting.task2e import measures, ranked_table
+import trainer
+from reporting import task2e
 from reporting.paired import Paired, claim_verdict, paired, verdict
-from conftest import run_script, typed, write_image_tree
-from training.jobs import make_optimizer
+from reporting.task2e import measures, ranked_table
 from task1_lenet import LeNet
+from training.architecture import parameter_table
+from training.jobs import make_optimizer
 
 
 def test_lenet_defaults_are_task1s_network():
@@ -205,7 +205,7 @@ def test_a_variant_and_its_baseline_see_the_same_split_batches_and_init(tiny_dat
         assert torch.equal(seen[f"lenet-l2_seed{seed}"]["conv1"], base["conv1"])
         assert not torch.equal(seen[f"lenet-xavier_seed{seed}"]["conv1"], base["conv1"])
     assert not torch.equal(seen["lenet_seed0"]["first"][1], seen["lenet_seed1"]["first"][1])
-    tables, runs, arms = task2e.experiment_tables(tmp_path / "experiments")
+    _tables, runs, arms = task2e.experiment_tables(tmp_path / "experiments")
     assert set(runs) == {"lenet", "lenet-l2", "lenet-xavier"}
     assert [(a.name, a.baseline, a.group) for a in arms] == [
         ("lenet", None, "ladder"), ("lenet-l2", "lenet", "ladder"),

@@ -9,15 +9,27 @@ import math
 import re
 
 import pytest
+from conftest import ROOT, typed
 
 from reporting import task2e
+from reporting.paired import ALPHA, holm, incomplete_beta, paired, t975, t_cdf, t_two_sided_p
+from reporting.render import Table
+from reporting.task2e import (
+    GAIN,
+    HALF,
+    MEASURES,
+    P_VALUE,
+    ROUGHNESS,
+    Arm,
+    facts,
+    measures,
+    ranked_table,
+    read_experiments,
+    roughness,
+)
 from training import record as runrecord
 from training.errors import UserError
-from reporting.task2e import GAIN, HALF, MEASURES, P_VALUE, ROUGHNESS, Arm, facts, measures, ranked_table, read_experiments, roughness
-from reporting.paired import ALPHA, holm, incomplete_beta, paired, t975, t_cdf, t_two_sided_p
-from conftest import ROOT, typed
 from training.record import mean_std
-from reporting.render import Table
 
 ONE_THREAD = "cpu, bf16, 1 thread"
 
@@ -188,8 +200,8 @@ def test_runs_of_another_thread_count_are_not_paired(tmp_path):
     runs, variants = read_experiments(tmp_path)
     gain = paired(runs, "lenet-bn", "lenet", "test_acc")
     assert gain.seeds == (0, 1) and gain.diffs == pytest.approx((0.02, 0.02))
-    assert gain.unpaired == ((2, "lenet-bn ran on cpu, bf16, 2 threads, lenet on cpu, bf16, "
-                                 "1 thread"),)
+    assert gain.unpaired == ((2, ("lenet-bn ran on cpu, bf16, 2 threads, lenet on cpu, bf16, "
+                                 "1 thread")),)
     table = ranked_table(variants, runs, "ladder", "t")
     notes = " ".join(table.notes)
     assert ("lenet-bn: 1 seed left unpaired (seed 2: lenet-bn ran on cpu, bf16, 2 threads, "
@@ -207,7 +219,7 @@ def test_runs_from_several_folders_and_a_run_made_twice(tmp_path):
     for seed in (2, 3):
         run_file(second, "lenet", seed, 0.6 + 0.01 * seed)
         run_file(second, "lenet-bn", seed, 0.62 + 0.01 * seed)
-    runs, variants = read_experiments([first, second, tmp_path / "not-made-yet"])
+    runs, _variants = read_experiments([first, second, tmp_path / "not-made-yet"])
     assert {name: sorted(seeds) for name, seeds in runs.items()} == {
         "lenet": [0, 1, 2, 3], "lenet-bn": [0, 1, 2, 3]}
     assert paired(runs, "lenet-bn", "lenet", "test_acc").n == 4
@@ -343,8 +355,8 @@ def test_no_gain_told_apart_is_said_so():
 
 # --------------------------------------------------------------------------- the report
 def test_reports_2e_opens_with_the_facts_and_uses_the_ladders_baseline(tmp_path):
-    from reporting.cited import TASK_OUTPUT_RUNS
     from report import build_report
+    from reporting.cited import TASK_OUTPUT_RUNS
     for seed, acc in enumerate((0.70, 0.72, 0.74)):  # Task 1's own runs, another baseline
         run_file(tmp_path, "task1", seed, acc)
         path = tmp_path / f"task1_seed{seed}.json"
@@ -372,8 +384,8 @@ def test_reports_2e_opens_with_the_facts_and_uses_the_ladders_baseline(tmp_path)
 
 
 def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, monkeypatch):
-    from reporting.cited import TASK_OUTPUT_RUNS
     from report import build_report
+    from reporting.cited import TASK_OUTPUT_RUNS
     for seed, acc in enumerate((0.70, 0.72, 0.74)):
         for name, model in (("task1_lenet", "lenet"), ("task2_model21", "model21"),
                             ("task2_model22", "model22")):

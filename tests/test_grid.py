@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
+from conftest import typed, write_image_tree
 
+import task2_experiments as exp
 from reporting import task2e
 from training import evaluation
-import task2_experiments as exp
-from conftest import typed, write_image_tree
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ import zipfile
 
 import pytest
 import torch
-
-from reporting import figures
-from reporting import results
 from conftest import run_script, typed, write_image_tree
 from test_trainer import make_trainer
+
+from reporting import figures, results
 
 
 def history(pairs, key="test_accuracy"):
@@ -144,8 +143,8 @@ REPORT_TABLES = {
 @pytest.mark.parametrize("label", list(REPORT_TABLES))
 def test_the_architecture_tables_are_the_original_reports(label):
     from reporting.architecture import architecture_table
-    from training.architecture import layer_rows
     from task2_models import Model21, Model22
+    from training.architecture import layer_rows
     model = (Model21 if label == "Model 2.1" else Model22)()
     rows = layer_rows(model)
     assert [(r["type"], r["units"], r["activation"]) for r in rows] == REPORT_TABLES[label]
@@ -178,14 +177,14 @@ def test_the_ten_epoch_line_reads_the_last_check_at_or_before_epoch_10():
 
 # --------------------------------------------------------------------------- REPORT.md
 def test_the_checklist_names_every_item_and_a_missing_items_command(tmp_path):
-    from reporting.cited import TASK_OUTPUT_RUNS
     from report import build_report
+    from reporting.cited import TASK_OUTPUT_RUNS
     from reporting.words import ITEMS
     lenet = history([(0.5, 0.5), (1.0, 0.6)])
     lenet["config"] = {"model": "lenet", "command": "python task1_lenet.py"}
     (tmp_path / "task1_lenet.json").write_text(json.dumps(lenet))
     figures.plot_runs({"LeNet": typed(lenet)}, "loss", tmp_path / "task1_loss.png")
-    text, missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
+    text, _missing = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     checklist = text.split("## The handout, item by item")[1].split("\n## ")[0]
     rows = [line for line in checklist.splitlines() if line.startswith("| ")][1:]
     assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [i for i, _ in ITEMS]

@@ -8,7 +8,6 @@ import ast
 import re
 
 import pytest
-
 from conftest import ROOT
 
 PACKAGES = ("training", "reporting")
@@ -149,4 +148,4 @@ def test_the_recorded_command_is_never_read_from_sys_argv(module):
 def test_plots_py_has_one_main_block():
     """`python plots.py RUN.json` draws and prints each figure once."""
     text = (ROOT / "plots.py").read_text()
-    assert len(re.findall(r'^if __name__ == "__main__":', text, re.M)) == 1
+    assert len(re.findall(r'^if __name__ == "__main__":', text, re.MULTILINE)) == 1

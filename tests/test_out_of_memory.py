@@ -7,10 +7,10 @@ import re
 
 import pytest
 import torch
-
-import task1_lenet
 from conftest import write_pickle_batches
 from test_devices import image_batches, small_net
+
+import task1_lenet
 from trainer import Settings, Trainer
 from training import cli, errors, evaluation, steps
 from training.batches import Splits

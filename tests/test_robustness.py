@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, run_script, write_image_tree
 
 
@@ -110,7 +109,7 @@ def test_ctrl_c_saves_everything_and_exits_130(tmp_path, tree):
     proc = _start(tree, out, "--epochs", "500")
     _wait_for_checks(out, 2, proc)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Resume with:" in stderr and "--resume" in stderr and "Traceback" not in stderr
     run = json.loads((out / "task1_lenet.json").read_text())
@@ -135,7 +134,7 @@ def test_kill_9_then_resume_continues_step_by_step(tmp_path, tree):
     assert 3 <= len(killed) < len(reference)
 
     resumed = _start(tree, out, "--epochs", "12", "--resume")
-    stdout, stderr = resumed.communicate(timeout=240)
+    _stdout, stderr = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, stderr
     history = json.loads((out / "task1_lenet.json").read_text())["history"]
     assert history[:len(killed)] == killed  # nothing that was finished is lost

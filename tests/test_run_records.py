@@ -9,11 +9,11 @@ import sys
 from argparse import Namespace
 
 import pytest
+from conftest import ROOT, Stop, run_script, stop_after, write_image_tree
+from test_trainer import make_trainer
 
 from training.cli import ArgumentParser, resume_command
-from conftest import ROOT, Stop, run_script, stop_after, write_image_tree
 from training.storage import keep_previous_run
-from test_trainer import make_trainer
 from utils import code_version
 
 
@@ -94,7 +94,7 @@ def test_a_recorded_command_is_quoted_and_resumes_as_printed():
 def run_recorded(command, cwd):
     words = shlex.split(command)
     assert words[0] == "python"
-    return subprocess.run([sys.executable, *words[1:]], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, *words[1:]], cwd=cwd, capture_output=True, check=False,
                           text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
 
 

@@ -10,13 +10,12 @@ import math
 
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import Stop, run_script, stop_after
-from training.batches import TensorBatches
-from training.steps import GraphedStep, TrainStep, make_step
+from torch import nn
+
 from trainer import Settings, Trainer
-from training.batches import Splits
+from training.batches import Splits, TensorBatches
+from training.steps import GraphedStep, TrainStep, make_step
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -39,7 +38,7 @@ def data(n=96, device="cpu"):
     g = torch.Generator().manual_seed(7)
     images = torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (n,), generator=g)
-    transform = lambda x: (x.float() - 128) / 64  # noqa: E731
+    transform = lambda x: (x.float() - 128) / 64
     return TensorBatches(images.to(device), labels.to(device), 16, transform, shuffle=True,
                          seed=3)
 
@@ -68,7 +67,7 @@ def losses(step_fn, step, batches, n_epochs=2):
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 def test_graphed_step_trains_exactly_as_the_eager_step(optimizer):
     batches = data(88)  # 5 full batches of 16 and a short one of 8, per epoch
-    model_a, opt_a, eager = make(optimizer)
+    model_a, _opt_a, eager = make(optimizer)
     expected = losses(lambda index: eager(*batches.gather(index)), eager, batches)
     model_b, opt_b, step = make(optimizer)
     graphed = GraphedStep(step, batches.gather, 16, record=eager_recorder)

@@ -3,14 +3,22 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from stopping_replay import (History, Rule, build_markdown, candidate_rules,  # noqa: E402
-                             collect, course_stop, earliest_holding, judge, replay,
-                             replay_model)
+from stopping_replay import (
+    History,
+    Rule,
+    build_markdown,
+    candidate_rules,
+    collect,
+    course_stop,
+    earliest_holding,
+    judge,
+    replay,
+    replay_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "scripts/stopping_replay.py"
@@ -125,7 +133,7 @@ def test_course_rule_reports_four_checks_back_and_per_epoch_checks():
     truncated = History("t", "m", "early_stopped", history)
     o = judge(truncated, two)
     assert (o.stop_epoch, o.kept_epoch) == (3.5, 2.0)
-    stop, kept = replay(history, two)
+    _stop, kept = replay(history, two)
     assert history[kept]["val_loss"] == 1.0 and o.kept_acc == 0.5 + 0.01 * 3
     # once an epoch: losses 1.5, 1.0, 1.3, 1.6 at epochs 1..4 -> never three rises in a row
     assert replay(history, one)[0] is None and judge(truncated, one).stop_epoch is None

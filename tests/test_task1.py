@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import SHARED_JPEG, run_script, write_image_tree
+
 from task1_lenet import LeNet
 from training.architecture import parameter_table
 

@@ -2,14 +2,13 @@ import json
 
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import run_script, typed, write_image_tree
-from training.recipes import RECIPES
-from task2_models import xavier_init_
-from task2_models import Model21, Model22
-from training.architecture import parameter_table
+from torch import nn
+
 from reporting.results import final_table
+from task2_models import Model21, Model22, xavier_init_
+from training.architecture import parameter_table
+from training.recipes import RECIPES
 
 
 @pytest.mark.parametrize("cls, total", [(Model21, 1_438_666), (Model22, 419_818)])

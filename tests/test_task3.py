@@ -9,15 +9,22 @@ import urllib.error
 
 import pytest
 import torch
-import torch.nn as nn
 import torchvision
+from conftest import run_script, write_image_tree
+from torch import nn
 
-from training import record
 import task3_resnet
 import task3_visualisation
-from conftest import run_script, write_image_tree
-from task3_resnet import (IMAGENET_FILE, IMAGENET_URL, STAGES, ResNet18Transfer,
-                          load_resnet18_weights, trainable_parameters, write_figures)
+from task3_resnet import (
+    IMAGENET_FILE,
+    IMAGENET_URL,
+    STAGES,
+    ResNet18Transfer,
+    load_resnet18_weights,
+    trainable_parameters,
+    write_figures,
+)
+from training import record
 from training.cli import run_cli
 
 LAYER4_PLUS_FC = 8_393_728 + 5_130
@@ -122,11 +129,11 @@ def test_frozen_batchnorm_statistics_do_not_move(file_state, stages):
     loss.backward()
     optimizer.step()
     after = model.state_dict()
-    for key in before:
+    for key, value in before.items():
         if key.startswith("fc.") or key.endswith("num_batches_tracked"):
             continue
         trains = key.split(".")[0] in stages
-        assert torch.equal(before[key], after[key]) != trains, key
+        assert torch.equal(value, after[key]) != trains, key
     unchanged = torch.equal(after["bn1.running_mean"], file_state["bn1.running_mean"])
     assert unchanged == ("bn1" not in stages)
 
@@ -175,7 +182,7 @@ def test_no_weights_says_what_to_download_and_where(module, no_network, tree, tm
 def test_weights_found_in_the_torch_hub_cache(no_network, weights_file):
     no_network.mkdir(parents=True)
     (no_network / IMAGENET_FILE).write_bytes(weights_file.read_bytes())
-    state, info = load_resnet18_weights(None)  # no download: the cached file is used
+    _state, info = load_resnet18_weights(None)  # no download: the cached file is used
     assert info["weights"] == "torchvision IMAGENET1K_V1"
     assert info["weights_file"] == str(no_network / IMAGENET_FILE)
     # not torchvision's real file (its SHA-256 differs): never labelled as ImageNet weights

@@ -1,6 +1,7 @@
 """This project's 10-epoch recipes for Task 2: the report's recipes stay as they were; the
 augmentation crops and flips each training image on its own and nothing else; the one-cycle
 rate; a run with both resumes step-exactly; the commands that train them."""
+import itertools
 import json
 import os
 import signal
@@ -10,14 +11,14 @@ import time
 
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import ROOT, run_script, write_image_tree
+from torch import nn
+
 from dataloaders import load_cifar10
-from training.batches import TensorBatches, crop_flip
-from training.recipes import RECIPES, TASK2, TASK2_10EP
-from training.jobs import make_optimizer, make_schedule
 from task2_models import Model21, Model22, get_args_parser
+from training.batches import TensorBatches, crop_flip
+from training.jobs import make_optimizer, make_schedule
+from training.recipes import RECIPES, TASK2, TASK2_10EP
 
 
 def test_the_reports_recipes_are_unchanged():
@@ -62,8 +63,8 @@ def test_crop_flip_keeps_shapes_and_each_image_is_a_shifted_or_mirrored_window()
     flips = shifts = 0
     for i in range(len(images)):
         windows = {(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (0, 1)
-                   if torch.equal(out[i], (lambda w: w.flip(-1) if flip else w)(
-                       padded[i, :, dy:dy + 32, dx:dx + 32]))}
+                   if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32].flip(-1) if flip
+                                  else padded[i, :, dy:dy + 32, dx:dx + 32])}
         assert windows, i  # a 32x32 window of the padded image, mirrored or not
         dy, dx, flip = min(windows)
         flips += flip
@@ -90,7 +91,7 @@ def batches(augment, seed=0, n=96):
 def test_without_augment_the_batches_are_the_images_and_with_it_the_same_seed_gives_the_same():
     plain, aug, again = batches(False), batches(True), batches(True)
     for b, (x, y) in enumerate(plain):
-        index = list(plain.iter_indices_from(b))[0]
+        index = next(iter(plain.iter_indices_from(b)))
         assert torch.equal(x, plain.images[index].float()) and torch.equal(y, plain.labels[index])
     first = [x for x, _ in aug]
     assert all(torch.equal(a, b) for a, b in zip(first, [x for x, _ in again]))
@@ -134,8 +135,8 @@ def test_one_cycle_rate_at_the_first_step_the_peak_and_the_last():
     assert rates[0] == pytest.approx(0.005)                    # a tenth of the peak
     assert max(rates) == pytest.approx(0.05) and rates.index(max(rates)) == 19  # 20 % in
     assert rates[-1] == pytest.approx(0.05 / 1e4, abs=1e-7)  # a ten-thousandth at the last
-    assert all(a <= b for a, b in zip(rates[:20], rates[1:20]))
-    assert all(a >= b for a, b in zip(rates[19:], rates[20:]))
+    assert all(a <= b for a, b in itertools.pairwise(rates))
+    assert all(a >= b for a, b in itertools.pairwise(rates))
     assert make_schedule(None, optimizer, steps) is None
 
 

@@ -3,15 +3,14 @@ import math
 
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import Stop, stop_after
-from training.batches import TensorBatches
-from training.evaluation import evaluate
+from torch import nn
+
 from trainer import Settings, Trainer
-from training.batches import Splits
-from training.steps import make_step
+from training.batches import Splits, TensorBatches
 from training.errors import TrainingDiverged
+from training.evaluation import evaluate
+from training.steps import make_step
 
 
 def blobs(n, seed, flip=False):
@@ -45,7 +44,7 @@ def make_trainer(tmp_path, *, flip_val=False, epochs=5, patience=4, lr=0.1, on_c
 def test_learns_a_known_problem(tmp_path):
     trainer = make_trainer(tmp_path, epochs=3)
     model = trainer.model
-    before_loss, before_acc = evaluate(model, trainer.val_batches, "cpu")
+    before_loss, _before_acc = evaluate(model, trainer.val_batches, "cpu")
     run = trainer.train()
     assert run["status"] == "finished"
     assert run["final"]["test"]["accuracy"] > 0.95
@@ -201,7 +200,7 @@ def test_confusion_matrix_and_per_class_accuracy_of_a_known_model(tmp_path):
 
 
 class FakeStep:
-    """Not a torch step at all: the interface the Trainer calls (steps.Step), with losses
+    """Not a torch step at all: the interface the Trainer calls (training.steps.Step), with losses
     it makes up (step k has loss 1/k) and weights it sets by hand. A Trainer that asked for
     anything else of its step (a kind, a scaler, counters of its own) fails here."""
 

@@ -3,7 +3,6 @@ seed's of a --seeds run, or the seed --seed names; it says which it used."""
 import pytest
 import torch
 import torchvision
-
 from conftest import run_script, write_image_tree
 
 

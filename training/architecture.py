@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 
 
-
 def parameter_table(model: torch.nn.Module) -> tuple[list[dict], int]:
     """One row per module that owns parameters directly: name, type, weights, biases, total."""
     rows = []

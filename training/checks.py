@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-import torch.nn as nn
+from torch import nn
 
 
 class EarlyStopping:
@@ -68,7 +68,7 @@ def format_check(entry: dict, improved: bool) -> str:
 
 def format_duration(seconds: float) -> str:
     """1m05s, or 1h02m05s."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

@@ -11,12 +11,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from training.errors import (Interrupted, OutOfMemory, TrainingDiverged, TrainingInterrupted,
-                             UserError, is_out_of_memory)
+from training.errors import (
+    Interrupted,
+    OutOfMemory,
+    TrainingDiverged,
+    TrainingInterrupted,
+    UserError,
+    is_out_of_memory,
+)
 from training.recipes import TASK2
 
 
@@ -214,7 +220,8 @@ def add_best_model_arg(parser, what: str) -> None:
 def add_common_args(parser: argparse.ArgumentParser, recipe=None, *,
                     eval_batch_size: int = 500) -> None:
     """The flags every training script takes, with the defaults of its model's recipe
-    (`recipes.Recipe`: epochs, batch size, learning rate, patience, stopping metric, run name,
+    (`training.recipes.Recipe`: epochs, batch size, learning rate, patience, stopping metric,
+    run name,
     evaluation batch size). recipe None: the script chooses per model (Task 2), as the help
     says."""
     def default(name):

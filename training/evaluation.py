@@ -3,11 +3,11 @@ in eval() mode under inference_mode; and what the Trainer measures at a check an
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from training.steps import autocast
 
@@ -44,7 +44,7 @@ def evaluate(model: nn.Module, batches: Iterable, device_type: str,
         return (float("nan"), float("nan")) + (([],) if confusion else ())
     result = (loss_sum.item() / count, correct.item() / count)
     if confusion:
-        n_classes = int(round(counts.numel() ** 0.5))
+        n_classes = round(counts.numel() ** 0.5)
         result += (counts.view(n_classes, n_classes).tolist(),)
     return result
 

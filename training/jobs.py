@@ -9,12 +9,12 @@ loads the data and trains each job for each seed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from training.errors import UserError
 from training.recipes import Recipe
@@ -58,7 +58,7 @@ class Job:
 
     @classmethod
     def of(cls, recipe: Recipe, build_model: Callable[[], nn.Module], args, *,
-           suffix: str = "", config: dict | None = None, data: dict | None = None) -> "Job":
+           suffix: str = "", config: dict | None = None, data: dict | None = None) -> Job:
         """The job of `recipe`'s model: its course recipe, where a flag in `args` (--lr,
         --batch-size, --epochs, --patience, --early-stop-metric, --run-name) does not say
         otherwise."""

@@ -51,24 +51,24 @@ class Recipe:
 
 # What this project's 10-epoch recipe changes in the course's, each with its reason.
 TEN_EPOCH_CHANGES = (
-    "random crops (zero padding of 4 pixels) and horizontal flips of every training image: "
+    ("random crops (zero padding of 4 pixels) and horizontal flips of every training image: "
     "the standard CIFAR augmentation; the report's Model 2.1 fits its training set (train "
-    "accuracy 1.000, test 0.773 after 40 epochs) and augmentation is what keeps it learning",
-    "a one-cycle learning rate, stepped every batch: a linear warm-up from a tenth of the peak "
+    "accuracy 1.000, test 0.773 after 40 epochs) and augmentation is what keeps it learning"),
+    ("a one-cycle learning rate, stepped every batch: a linear warm-up from a tenth of the peak "
     "(the course's rate) over the first 20 % of the steps, then a linear decay to a "
     "ten-thousandth of it at the last step: a fixed budget of 10 epochs ends at a low rate "
-    "instead of mid-descent",
-    "the best checkpoint by validation accuracy, as Model 2.1's course recipe (no early "
-    "stopping)",
+    "instead of mid-descent"),
+    ("the best checkpoint by validation accuracy, as Model 2.1's course recipe (no early "
+    "stopping)"),
 )
 
 # ... and, for Model 2.2, what it changes besides (measured: results/cpu-2026-12-06/pilots/).
 MODEL22_10EP_CHANGES = (
-    "Dropout2d p 0.1 instead of 0.5 (the report gives no p; 0.5 is PyTorch's default, which "
+    ("Dropout2d p 0.1 instead of 0.5 (the report gives no p; 0.5 is PyTorch's default, which "
     "the author's code kept): with augmentation beside it, p 0.5 learns too slowly for a "
-    "10-epoch budget",
-    "Adam's peak rate 3e-3, three times the course's 1e-3: one-cycle schedules run Adam "
-    "higher at the peak, and it learned faster than 1e-3 in the same schedule",
+    "10-epoch budget"),
+    ("Adam's peak rate 3e-3, three times the course's 1e-3: one-cycle schedules run Adam "
+    "higher at the peak, and it learned faster than 1e-3 in the same schedule"),
 )
 
 RECIPES: dict[str, Recipe] = {r.key: r for r in (

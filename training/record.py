@@ -8,10 +8,11 @@ line naming the file, here, when it is loaded.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
-from typing import Any, Sequence
+from typing import Any
 
 from training.errors import UserError
 from training.recipes import default_epochs
@@ -44,7 +45,7 @@ class Run:
 
     # ------------------------------------------------------------------ reading
     @classmethod
-    def load(cls, path: Path | str) -> "Run":
+    def load(cls, path: Path | str) -> Run:
         """A run JSON as a Run; a missing, unreadable or wrongly shaped file is a UserError
         naming it."""
         path = Path(path)
@@ -58,7 +59,7 @@ class Run:
         return cls.from_dict(data, path)
 
     @classmethod
-    def from_dict(cls, data: Any, path: Path | str) -> "Run":
+    def from_dict(cls, data: Any, path: Path | str) -> Run:
         path = Path(path)
 
         def wrong(what: str) -> UserError:

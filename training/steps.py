@@ -26,12 +26,12 @@ import contextlib
 import itertools
 import random
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 def autocast(device_type: str, dtype: torch.dtype | None, cache_enabled: bool = True):
@@ -326,7 +326,7 @@ class GraphedStep(Step):
         self.captured_lrs: list[float] | None = None
 
     @classmethod
-    def over(cls, step: TrainStep, batches) -> "GraphedStep":
+    def over(cls, step: TrainStep, batches) -> GraphedStep:
         """`step` graphed over `batches` (needs their `gather`, `iter_indices_from` and
         `batch_size`)."""
         if not hasattr(batches, "gather"):

@@ -16,9 +16,9 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
@@ -98,11 +98,11 @@ def keep_previous_run(run_path: Path | str) -> Path | None:
     started = None
     try:
         started = json.loads(old[0].read_text())["config"]["started"]
-    except Exception:  # a broken or foreign JSON is kept all the same
+    except Exception:  # noqa: BLE001, S110 - a broken or foreign JSON is kept all the same
         pass
     if not isinstance(started, str) or not started:
         newest = max(p.stat().st_mtime for p in old if p.is_file())
-        started = datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds")
+        started = datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds")
     stamp = "".join(c for c in started[:19] if c.isalnum() or c == "T").replace("T", "-")
     folder = run_path.parent / "previous"
     folder.mkdir(exist_ok=True)
@@ -123,7 +123,7 @@ def read_checkpoint(path: Path | str) -> dict:
         raise UserError(f"no checkpoint at {path}; train first (the task script writes it)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any unreadable file: one line says so
         raise UserError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}); "
                         "delete it and train again") from None
     if not isinstance(ckpt, dict):
