@@ -9,7 +9,8 @@ from conftest import ROOT, run_script
 from doccheck import bad_pointers, broken_links, python_texts
 
 MARKDOWN = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("results/**/*.md")])
-PYTHON = sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py")])
+PYTHON = sorted([*ROOT.glob("*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("training/*.py"),
+                 *ROOT.glob("reporting/*.py")])
 SCRIPTS = [p for p in PYTHON if re.search(r'^if __name__ == "__main__":', p.read_text(), re.MULTILINE)]
 
 
