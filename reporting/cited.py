@@ -218,7 +218,7 @@ def command_cell(spec: dict, group: Sequence[Run]) -> str:
 
 # --------------------------------------------------------------------------- cells
 def is_imagenet(group: Sequence[Run]) -> bool:
-    return bool(group) and all(r.config.get("pretrained_source") == "imagenet" for r in group)
+    return bool(group) and all(r.pretrained_source == "imagenet" for r in group)
 
 
 def shown_groups(groups: dict[str, RunGroup]) -> dict[str, RunGroup]:

@@ -322,7 +322,7 @@ def other_run_files(results: Path, loaded: dict[str, RunGroup]) -> list[Run]:
             run = Run.load(p)
         except UserError:
             continue  # not a run
-        if not run.config.get("experiment"):
+        if not run.experiment:
             found.append(run)
     return found
 

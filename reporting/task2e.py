@@ -117,7 +117,7 @@ def measures(run: Run) -> dict[str, float | None]:
     its `setting`."""
     history = run.history
     within = [h for h in history if h["epoch"] <= BAR_EPOCHS + 0.01]
-    metric = run.config.get("stop_metric", "val_loss")
+    metric = run.stop_metric
     best = None
     if within:
         pick = min if metric == "val_loss" else max
@@ -132,7 +132,7 @@ def measures(run: Run) -> dict[str, float | None]:
         "first_070": reached[0] if reached else None,
         "roughness": roughness(history),
         "test_acc_10": last.get("test_accuracy") if last else None,
-        "parameters": run.config.get("parameters"),
+        "parameters": run.parameters,
         "train_s": run.train_seconds,
         "status": run.status,
         "setting": setting(run),
@@ -170,7 +170,7 @@ def read_experiments(folders: Path | str | Iterable[Path | str]
     for folder in folders_of(folders):
         for path in sorted(folder.glob("*_seed*.json")) if folder.is_dir() else []:
             run = Run.load(path)
-            exp = run.config.get("experiment")
+            exp = run.experiment
             if not exp or not run.finished:
                 continue
             key = (exp["variant"], run.seed)

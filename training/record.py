@@ -116,6 +116,27 @@ class Run:
         return self.config.get("args") or {}
 
     @property
+    def experiment(self) -> dict | None:
+        """A Task 2e run's variant, its baseline and what it changes (task2_experiments.py);
+        None for every other run."""
+        return self.config.get("experiment") or None
+
+    @property
+    def parameters(self) -> int | None:
+        """The model's parameters, as the run recorded them."""
+        return self.config.get("parameters")
+
+    @property
+    def stop_metric(self) -> str:
+        """What picked the run's best checkpoint (val_loss unless it recorded another)."""
+        return self.config.get("stop_metric", "val_loss")
+
+    @property
+    def pretrained_source(self) -> str | None:
+        """A ResNet18 run's weights: "imagenet" when they were torchvision's ImageNet file."""
+        return self.config.get("pretrained_source")
+
+    @property
     def has_test_curve(self) -> bool:
         return any(h.get("test_accuracy") is not None for h in self.history)
 
