@@ -27,7 +27,7 @@ from reporting.task2e import (
     read_experiments,
     roughness,
 )
-from training import record as runrecord
+from training import record
 from training.errors import UserError
 from training.record import mean_std
 
@@ -38,11 +38,11 @@ ONE_THREAD = "cpu, bf16, 1 thread"
 def test_the_one_standard_deviation_is_the_sample_one():
     assert mean_std([1, 2, 3, 4])[1] == pytest.approx(1.2910, abs=5e-5)
     assert mean_std([0.5])[1] == 0.0
-    assert "sample standard deviation" in runrecord.mean_std.__doc__
+    assert "sample standard deviation" in record.mean_std.__doc__
     assert mean_std([1, 2, 3, 4]) == pytest.approx((2.5, 1.2910), abs=5e-5)
     from training.record import format_mean_std
     assert format_mean_std([1, 2, 3, 4], 4) == "2.5000 ± 1.2910"
-    assert runrecord.spread_note([3, 1]) == "Mean ± sample standard deviation over 3 seeds."
+    assert record.spread_note([3, 1]) == "Mean ± sample standard deviation over 3 seeds."
 
 
 STD_NAMES = {"std", "nanstd", "var", "nanvar", "pstdev", "pvariance", "stdev", "variance"}
@@ -401,7 +401,7 @@ def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, mo
         run_file(tmp_path / "experiments", "lenet-bn", seed, 0.62 + 0.013 * seed)
         run_file(tmp_path / "experiments", "model21", seed, 0.7 + 0.01 * seed,
                  baseline="model21", model="model21")
-    monkeypatch.setattr(runrecord, "mean_std", lambda values: (
+    monkeypatch.setattr(record, "mean_std", lambda values: (
         sum(values) / len(values), 7.77777 if len(values) > 1 else 0.0))
     text, _ = build_report(tmp_path, cited=TASK_OUTPUT_RUNS)
     spreads = re.findall(r"± ?([\d.]+)( s\b)?", text)
