@@ -392,9 +392,9 @@ def test_checkpoint_keeps_the_rng_of_the_device_in_use(tmp_path, monkeypatch):
     it back; faked here on a CPU."""
     from training.storage import RunStore
     saved, loaded = [], []
-    monkeypatch.setattr("runs.get_rng_state", lambda device: saved.append(device) or
+    monkeypatch.setattr("training.storage.get_rng_state", lambda device: saved.append(device) or
                         torch.ByteTensor([1, 2, 3]))
-    monkeypatch.setattr("runs.set_rng_state", lambda device, state: loaded.append(
+    monkeypatch.setattr("training.storage.set_rng_state", lambda device, state: loaded.append(
         (device, state.tolist())))
     model = nn.Linear(2, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
