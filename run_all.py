@@ -297,7 +297,7 @@ def summarise(steps: dict, done: dict, out: Path, skipped: str) -> tuple[str, di
     lines += [f"figures, tables and runs: {out}/", report_line(out)]
     numbers = {recipe.label: {"ours": [r.accuracy("test") for r in
                                        groups.get(recipe.run_name, []) if r.finished] or None,
-                              "report": (recipe.original.get("test") or {}).get("accuracy"),
+                              "report": recipe.original_test_accuracy,
                               "quick_look": quick_look_note(groups.get(recipe.run_name, []))}
                for recipe in RECIPES.values()}
     return "\n".join(lines), numbers

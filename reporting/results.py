@@ -248,7 +248,7 @@ def summary_rows(cited: dict, groups: dict[str, RunGroup], why_missing: dict | N
     rows = []
     for name, spec in cited.items():
         group, recipe = groups.get(name) or RunGroup(name, []), by_run_name(name)
-        report = recipe.original.get("test", {}).get("accuracy") if recipe else None
+        report = recipe.original_test_accuracy if recipe else None
         if not group:
             ours = (why_missing or {}).get(name) or f"missing: `{spec['command']}`"
         elif name == RESNET.run_name and not is_imagenet(group):
@@ -352,7 +352,7 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
              "original report |"), "|---|---|---|---|---|---|---|"]
     for name, spec in cited.items():
         typed = loaded[name]
-        original = by_run_name(name).original["test"]["accuracy"]
+        original = by_run_name(name).original_test_accuracy or "-"
         if not shown_groups({name: typed}):
             lines.append(f"| {spec['label']} | not measured | | | "
                          f"`{shown_command(spec['command'])}` "

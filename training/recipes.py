@@ -48,6 +48,12 @@ class Recipe:
     family: str = "report"      # "report": the 2019 report's recipes; "10-epoch": this project's
     changes: tuple[str, ...] = ()  # what differs from the course recipe, and why, one line each
 
+    @property
+    def original_test_accuracy(self) -> float | None:
+        """The original report's test accuracy of this model (None: it has none, as this
+        project's own recipes)."""
+        return (self.original.get("test") or {}).get("accuracy")
+
 
 # What this project's 10-epoch recipe changes in the course's, each with its reason.
 TEN_EPOCH_CHANGES = (
