@@ -3,7 +3,7 @@
 Builds the assignment's network (three 5x5 convolutions with max-pooling, two dense layers;
 390,410 parameters), prints the Task 1c parameter table, trains it with the course defaults
 (SGD, learning rate 0.05, batch size 64, 10 epochs keeping the checkpoint with the lowest
-validation loss; README, "Stopping", says why there is no early stopping by default) and
+validation loss; docs/GUIDE.md, "Stopping", says why there is no early stopping by default) and
 writes to --output-dir (default plots/):
 
     task1_lenet.json        config, history (two checks an epoch), final train/val/test

@@ -59,7 +59,7 @@ RECIPE_CHOICES = tuple(TASK2_FAMILIES)  # --recipe: report (the default), 10-epo
 
 def models_of(family: str) -> dict:
     """The two models of `family` (--recipe) by their --model value: their recipes
-    (training/recipes.py; why the report's stop as they do: README, "Stopping")."""
+    (training/recipes.py; why the report's stop as they do: docs/GUIDE.md, "Stopping")."""
     return {recipe.choice: recipe for recipe in TASK2_FAMILIES[family]}
 
 
@@ -168,7 +168,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                     + defaults + "\n"
                     "No early stopping by default (--patience 0): where a shorter patience\n"
                     "keeps the best checkpoint on the saved histories it saves little, and\n"
-                    "one that held on some histories broke on others (README, 'Stopping').\n"
+                    "one that held on some histories broke on others (docs/GUIDE.md, 'Stopping').\n"
                     "--epochs, --lr, --batch-size, --patience,\n"
                     "--early-stop-metric given here apply to both.",
         formatter_class=argparse.RawDescriptionHelpFormatter)

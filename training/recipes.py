@@ -6,11 +6,10 @@ it, the course recipe it trains with by default (optimizer, learning rate, batch
 what picks the best checkpoint, early-stopping patience), its figures' prefix and the original
 2019 report's numbers. The model classes themselves are in the task scripts.
 
-Why the stopping defaults are what they are: README, "Stopping". The original report's
+Why the stopping defaults are what they are: docs/GUIDE.md, "Stopping". The original report's
 numbers were measured on the original CIFAR-10; its train columns are unreliable (Model 2.1's
 0.003 loss beside 0.909 accuracy cannot both hold for one model on one split), and its
-ResNet18 run re-initialised the pretrained weights (about 0.62 test; other students reached
-0.85-0.89).
+ResNet18 run re-initialised the pretrained weights (about 0.62 test).
 
 Nothing here imports the rest of the project: this file is the bottom of the import graph.
 """
@@ -117,8 +116,8 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in (
            "advised",
            "Adam", 5e-4, 32, 5, "val_loss", 4, "task3", eval_batch_size=200,
            original={"test": {"accuracy": 0.62}},
-           original_note="the report re-initialised the ImageNet weights; other students: "
-                         "0.85-0.89"),
+           original_note="the report re-initialised the ImageNet weights (Xavier on every "
+                         "convolution)"),
 )}
 
 # Task 2's two models with the course's recipes (the report's), and with this project's.
