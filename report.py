@@ -9,8 +9,9 @@ trained or guessed), beside the original 2019 student report's numbers.
 One layout, one code path; this file is the command line, which hands the report the task
 scripts' models (for the tables of their layers), and the report itself is the `reporting`
 package: reporting/cited.py (which runs, and why), results.py and architecture.py (its
-tables), figures.py, words.py (the words) and sections.py (the handout item by item, with
-its figures), with render.py for the two formats. Which runs a REPORT.md shows is a table of
+tables), bar.py (the handout's bar for Task 2), figures.py, words.py (the words), task2.py
+(Task 2's part) and sections.py (the report in the handout's order, with its figures and an
+appendix, "Provenance"), with render.py for the two formats. Which runs a REPORT.md shows is a table of
 specs, one per model: by default `CITED` in reporting/cited.py (the committed evidence: glob
 patterns relative to --results, several files being seeds of one model, and the command that
 made them, checked against the command each run recorded); with `--own-runs`
@@ -19,7 +20,7 @@ under their own names, each shown with the command it recorded). What else diffe
 to run is read from the run files: the data source (its kind and the data cache's key),
 device, precision, torch version, date, command and training time, and whether a run was a
 quick look (`--subset`, or fewer epochs than its task's default; such numbers are marked
-wherever they stand beside the original report's). Its first line is the command that
+wherever they stand beside the original report's). Its appendix names the command that
 rebuilds the file. A run that is missing is listed with the command that makes it, never
 filled in. ResNet18 numbers count as transfer learning only when the run started from
 torchvision's ImageNet file (checked by its SHA-256 when it was trained). Every other run

@@ -29,7 +29,7 @@ MODEL21_10EP, MODEL22_10EP = RECIPES["model21-10ep"], RECIPES["model22-10ep"]
 #   them, with DATA for the data source and S for the seed; also: other commands the same
 #   runs recorded (a flag then typed that is the default now); missing: why the run is
 #   absent, when it cannot be made here.
-# The default command of each model (README, "Stopping"), as its run files record it.
+# The default command of each model (docs/GUIDE.md, "Stopping"), as its run files record it.
 # ================================================================================================
 CITED = {
     LENET.run_name: {
@@ -321,5 +321,7 @@ def provenance(group: Sequence[Run]) -> tuple[str, str, str, str]:
 
 # --------------------------------------------------------------------------- figures
 def task2_groups(shown: dict[str, RunGroup]) -> dict[str, RunGroup]:
-    """{label: its runs} of the Task 2 models with runs."""
-    return {r.label: shown[r.run_name] for r in TASK2 if shown.get(r.run_name)}
+    """{label: its runs} of the Task 2 recipes with runs: the report's two, then this
+    project's 10-epoch two."""
+    return {r.label: shown[r.run_name] for r in (*TASK2, MODEL21_10EP, MODEL22_10EP)
+            if shown.get(r.run_name)}

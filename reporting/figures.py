@@ -183,22 +183,34 @@ def draw_task1(lenet: Runs, out: Path | str) -> list[Path]:
 
 
 def draw_task2(models: dict[str, Runs], out: Path | str, suffix: str = "",
-               best: str | None = None, prefix: str | None = None) -> list[Path]:
+               best: str | None = None, prefix: str | None = None,
+               best_figures: bool = True) -> list[Path]:
     """Task 2: task2_accuracy.png and task2_loss.png, both models ({label: run or seeds}) on
-    one set of axes, and the best model alone (`best_model`; `best`: a label that --best-model
-    chose): task2c_accuracy.png and task2d_loss.png (2c, 2d). `suffix`: a --run-suffix
-    variant's files (task2_k5_loss.png, task2c_k5_accuracy.png); `prefix`: the recipes'
-    figure prefix (default: the report's, task2; task2_10ep: task2c_10ep_accuracy.png)."""
+    one set of axes, and (`best_figures`) the best model alone (`draw_best_task2`). `suffix`:
+    a --run-suffix variant's files (task2_k5_loss.png, task2c_k5_accuracy.png); `prefix`: the
+    recipes' figure prefix (default: the report's, task2; task2_10ep: task2_10ep_loss.png,
+    task2c_10ep_accuracy.png)."""
     base = RECIPES["model21"].figure_prefix
     prefix = (prefix or base) + suffix
-    paths = _curves(prefix, models, out, "Task 2: both models,", ("accuracy", "loss"))
-    label, why = best_model(models, best)
-    for item, metric in (("c", "accuracy"), ("d", "loss")):
-        paths.append(plot_runs({label: models[label]}, metric,
-                               Path(out) / f"{base}{item}{prefix[len(base):]}_{metric}.png",
-                               title=f"Task 2{item}: {metric} of {label}, the best Task 2 model "
-                                     f"({why})"))
+    which = " this project's 10-epoch recipes," if prefix.startswith(f"{base}_10ep") else ""
+    paths = _curves(prefix, models, out, f"Task 2: both models,{which}", ("accuracy", "loss"))
+    if best_figures:
+        paths += draw_best_task2(models, out, best, prefix)
     return paths
+
+
+def draw_best_task2(models: dict[str, Runs], out: Path | str, best: str | None = None,
+                    prefix: str | None = None) -> list[Path]:
+    """Task 2c and 2d: task2c_accuracy.png and task2d_loss.png (`prefix` task2_10ep:
+    task2c_10ep_accuracy.png), the best of `models` alone (`best_model`; `best`: a label that
+    --best-model chose)."""
+    base = RECIPES["model21"].figure_prefix
+    prefix = prefix or base
+    label, why = best_model(models, best)
+    return [plot_runs({label: models[label]}, metric,
+                      Path(out) / f"{base}{item}{prefix[len(base):]}_{metric}.png",
+                      title=f"Task 2{item}: {metric} of {label}, the best Task 2 model ({why})")
+            for item, metric in (("c", "accuracy"), ("d", "loss"))]
 
 
 def draw_task3(resnet: Runs, out: Path | str) -> list[Path]:

@@ -89,7 +89,9 @@ def to_markdown(table: Table, *, title_level: int = 0) -> str:
 # --------------------------------------------------------------------------- LaTeX
 def latex_escape(text: str) -> str:
     """`text` as LaTeX prints it literally, with the few Markdown marks the report's text uses:
-    `code` in monospace, **bold**, *emphasis*, and [a link](target) as its text."""
+    `code` in monospace, **bold**, *emphasis*, and [a link](target) as its text. Outside code,
+    a quote that opens a word opens it (‘ or “, never ’), and the minus of a number is a
+    minus that never ends a line ("[-0.0721, -0.0504]" stays whole)."""
     parts = str(text).split("`")
     if len(parts) % 2 == 0:  # an unmatched backtick is a character
         parts = [str(text)]
@@ -103,16 +105,30 @@ def latex_escape(text: str) -> str:
         part = LINK.sub(r"\1", part)
         for pattern, command in MARKS:
             part = pattern.sub(lambda m, c=command: f"\x00{c}\x01{m.group(1)}\x02", part)
-        out.append(_escape(part).replace("\x00", "\\").replace("\x01", "{")
+        out.append(_escape(part, prose=True).replace("\x00", "\\").replace("\x01", "{")
                    .replace("\x02", "}"))
     return "".join(out)
 
 
-def _escape(text: str) -> str:
+OPENS = " \t([{\x01"  # a quote after one of these (or at the start) opens
+
+
+def _escape(text: str, prose: bool = False) -> str:
     # "--" would print as a dash (a ligature): a flag like --data-dir keeps its two hyphens
-    return "".join(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch)
-                   or ("-{}" if ch == "-" and text[i + 1:i + 2] == "-" else ch)
-                   for i, ch in enumerate(text))
+    out = []
+    for i, ch in enumerate(text):
+        before, after = text[i - 1:i], text[i + 1:i + 3]
+        if prose and ch in "'\"" and (not before or before in OPENS):
+            out.append("`" if ch == "'" else "``")  # an opening quote
+        elif prose and ch == '"':
+            out.append("''")
+        elif prose and ch == "-" and not (before and (before.isalnum() or before in ".-")) and (
+                after[:1].isdigit() or (after[:1] == "." and after[1:2].isdigit())):
+            out.append(r"\ensuremath{-}")  # a number's minus: no line break after it
+        else:
+            out.append(LATEX_SPECIAL.get(ch) or LATEX_SYMBOLS.get(ch)
+                       or ("-{}" if ch == "-" and text[i + 1:i + 2] == "-" else ch))
+    return "".join(out)
 
 
 LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
@@ -146,6 +162,20 @@ def column_widths(table: Table) -> list[float] | None:
     return [min(1.0, chars[i] * min(1.0, scale) / LINE_CHARS) for i in range(len(wanted))]
 
 
+def table_lines(table: Table) -> int:
+    """About how many lines of small type `table` takes (its title, header and rules, and
+    each row as tall as its longest wrapped cell)."""
+    widths = column_widths(table)
+    if widths is None:
+        body = len(table.rows)
+    else:
+        def height(row) -> int:
+            return max(-(-len(cell(c)) // max(int(w * LINE_CHARS), 1))
+                       for c, w in zip(row, widths))
+        body = sum(height(row) for row in table.rows)
+    return body + 3 + (2 if table.title else 0)
+
+
 def to_latex(table: Table, *, label: str = "") -> str:
     r"""A booktabs `longtable` in \small type (it may break across pages; its header repeats):
     numeric columns right-aligned, text columns left; when the table would be wider than the
@@ -160,7 +190,7 @@ def to_latex(table: Table, *, label: str = "") -> str:
                         r">{\raggedright\arraybackslash}") + f"p{{{w:.3f}\\linewidth}}"
                        for right, w in zip(numeric, widths))
     # a short table is kept on one page; a long one may break after its first rows
-    keep = len(table.rows) + 4 if len(table.rows) <= 12 else 6
+    keep = min(table_lines(table) + 1, 30) if len(table.rows) <= 16 else 8
     lines = [rf"\needspace{{{keep}\baselineskip}}",
              r"\begingroup\small\setlength{\LTpre}{0.5em}\setlength{\LTpost}{0.5em}",
              rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}"]
@@ -194,6 +224,7 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
 \setlength{\emergencystretch}{3em}
+\setlength{\tabcolsep}{4pt}
 % \needspace{h}: start a new page unless h of it is left (what the needspace package does),
 % so that a heading stays with its figure or table and a short table is not split.
 \makeatletter
@@ -205,6 +236,7 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 # A place where the handout asks for the student's own words.
 YOURS_BOX = (r"\par\noindent\fbox{\parbox{\dimexpr\linewidth-2\fboxsep-2\fboxrule}{"
              r"\textbf{Your words.} {text}\par\vspace{4em}}}\par")
+PAGE_BREAK = "<!-- new page -->"  # in REPORT.md a comment; in REPORT.tex a new page
 IMAGE = re.compile(r"^!\[(?P<caption>[^\]]*)\]\((?P<file>[^)]+)\)$")
 HEADINGS = {1: r"\section*{{{}}}", 2: r"\section{{{}}}", 3: r"\subsection{{{}}}",
             4: r"\subsubsection*{{{}}}"}
@@ -312,11 +344,15 @@ def to_latex_text(blocks: Sequence[Block], title: TitleBlock | None = None) -> s
                        + r" \\ ".join(latex_escape(f"{name}: {value}")
                                        for name, value in title.fields()[:2])
                        + f"}}\n\\date{{{latex_escape(title.fields()[2][1])}}}\n\\maketitle\n")
+        elif line.strip() == PAGE_BREAK:
+            flush()
+            out.append("\\clearpage\n")
         elif heading:
             flush()
             following = _next(flat, i)
             room = ("0.45\\textheight" if isinstance(following, str) and IMAGE.match(following)
-                    else "8\\baselineskip")
+                    else f"{min(table_lines(following), 16) + 4}\\baselineskip"
+                    if isinstance(following, Table) else "8\\baselineskip")
             out.append(f"\\needspace{{{room}}}\n"
                        + HEADINGS[len(heading.group(1))].format(latex_escape(heading.group(2)))
                        + "\n")
@@ -325,7 +361,8 @@ def to_latex_text(blocks: Sequence[Block], title: TitleBlock | None = None) -> s
                 paragraph.clear()
             flush()
             out.append("\\begin{figure}[H]\n\\centering\n"
-                       f"\\includegraphics[width=0.8\\linewidth]"
+                       f"\\includegraphics[width=0.8\\linewidth,height=0.42\\textheight,"
+                       "keepaspectratio]"
                        f"{{{figure_pdf(image['file'])}}}\n"
                        f"\\caption{{{latex_escape(image['caption'])}}}\n\\end{{figure}}\n")
         elif line.startswith("> "):

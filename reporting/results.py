@@ -9,11 +9,14 @@ the results folder, README's results table.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from reporting.bar import bar_table, recipe_at_bar
 from reporting.cited import (
     CITED,
     RESNET,
@@ -33,15 +36,15 @@ from reporting.cited import (
     shown_groups,
 )
 from reporting.render import Table, to_markdown
-from reporting.words import CHECK_CITATION, RUNS_INTRO, RUNS_WHO
+from reporting.words import CHECK_CITATION, H_OTHER, H_RUNS, RUNS_INTRO, RUNS_WHO
 from training.batches import CLASSES
 from training.errors import UserError
-from training.recipes import BAR_ACCURACY, BAR_EPOCHS, by_run_name
+from training.recipes import BAR_ACCURACY, BAR_EPOCHS, RECIPES, Recipe, by_run_name
 from training.record import (
     Run,
     RunGroup,
     format_mean_std,
-    predates_test_curve,
+    no_test_curve,
     quick_look_note,
     spread_note,
     weights_file_name,
@@ -80,70 +83,54 @@ def best_model(models: dict[str, Runs], chosen: str | None = None) -> tuple[str,
 
 
 # --------------------------------------------------------------------------- the bar
-# The handout's bar for Task 2: "at least 75 % test accuracy within 10 epochs".
-def at_epoch(run: Run, key: str = "test_accuracy", epochs: float = BAR_EPOCHS
-             ) -> tuple[float, float] | None:
-    """(epoch, value) of `key` at the last check at or before `epochs` that recorded it."""
-    checks = [(h["epoch"], h[key]) for h in run.history
-              if h.get(key) is not None and h["epoch"] <= epochs + 1e-9]
-    return checks[-1] if checks else None
-
-
-def bar_cells(group: Runs) -> tuple[str, str, str]:
-    """A model against the handout's bar, as measured: (its test accuracy at the last check at
-    or before epoch 10, from the test curve, several seeds: their mean ± sample standard
-    deviation; that epoch; the
-    verdict), never a number from a later or a chosen check. Without a test curve: the
-    validation accuracy there instead, said so."""
-    tests = [at_epoch(r) for r in group]
-    seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
-    if not any(tests):
-        vals = [v for v in (at_epoch(r, "val_accuracy") for r in group) if v]
-        return (f"not recorded: {predates_test_curve(len(group))}"
-                + (f" (validation accuracy {format_mean_std([v for _, v in vals], 4)}{seeds})"
-                   if vals else ""), f"{vals[-1][0]:.1f}" if vals else "-", "not measured")
-    measured = [t for t in tests if t]
-    short = [r for r in group if r.history and r.last_epoch < BAR_EPOCHS - 0.01
-             and r.status != "running"]
-    reached = sum(v >= BAR_ACCURACY for _, v in measured)
-    verdict = ("reaches" if reached == len(measured) else "misses" if not reached else
-               f"reaches it in {reached} of {len(measured)} seeds,")
-    verdict += (f" the handout's bar of {BAR_ACCURACY:.2f}"
-                + (f" ({len(group) - len(measured)} seed(s) without a test curve)"
-                   if len(measured) < len(group) else "")
-                + (f"; {'its runs' if len(group) > 1 else 'it'} trained "
-                   f"{max(r.last_epoch for r in short):.0f} epochs only"
-                   if short else ""))
-    return (f"{format_mean_std([v for _, v in measured], 4)}{seeds}",
-            f"{max(e for e, _ in measured):.1f}", verdict)
-
-
 def bar_data(models: dict[str, Runs], title: str = "") -> Table:
-    """The handout's bar for Task 2, one row per model (`bar_cells`)."""
-    note = spread_note([len(group) for group in models.values()])
-    return Table(["model", f"test accuracy within {BAR_EPOCHS} epochs", "at epoch", "verdict"],
-                 [[label, *bar_cells(group)] for label, group in models.items()], title=title,
-                 notes=[note] if note else [])
+    """The handout's bar for Task 2 (`reporting.bar`), one row per seed of each model
+    ({label: its runs}) and its mean ± sample standard deviation."""
+    table = bar_table([recipe_at_bar(label, by_label(label), group)
+                       for label, group in models.items()], test_images(models.values()))
+    table.title = title
+    return table
 
 
-def ten_epoch_line(label: str, group: Runs) -> str:
-    """`bar_cells` as one console line."""
-    accuracy, epoch, verdict = bar_cells(group)
-    if verdict == "not measured":
-        return (f"{label}: test accuracy within {BAR_EPOCHS} epochs {accuracy}"
-                .replace(" (validation accuracy", f" (validation accuracy at epoch {epoch}:"))
-    return (f"{label}: test accuracy {accuracy} at epoch {epoch} (the last check at or before "
-            f"epoch {BAR_EPOCHS}): {verdict}")
+def by_label(label: str) -> Recipe | None:
+    return next((r for r in RECIPES.values() if r.label == label), None)
+
+
+def test_images(groups) -> str:
+    """'300' (or '300 or 2,000'): the test images the runs of `groups` were measured on, when
+    any run kept fewer than the whole test split (a --subset quick look); '' otherwise."""
+    runs = [r for g in groups for r in g]
+    counts = sorted({r.data.get("n_test") for r in runs if r.data.get("n_test")})
+    if not any(r.args.get("subset") is not None for r in runs):
+        return ""
+    return " or ".join(f"{n:,}" for n in counts)
+
+
+def ten_epoch_line(label: str, group: Sequence[Run]) -> str:
+    """A recipe against the bar as one console line."""
+    r = recipe_at_bar(label, None, group)
+    if not r.measured:
+        why = no_test_curve(group) or "no check within them recorded the test split"
+        return f"{label}: no test accuracy within {BAR_EPOCHS} epochs ({why})"
+    best = format_mean_std([s.best_test for s in r.measured], 4)
+    lasts = [s.last_test for s in r.seeds if s.last_test is not None]
+    seeds = f" over {len(r.seeds)} seeds" if len(r.seeds) > 1 else ""
+    verdict = ("reaches" if r.passes else "misses" if not r.passing else "reaches")
+    return (f"{label}: test accuracy {best}{seeds} at the best-validation check within "
+            f"{BAR_EPOCHS} epochs (at epoch {BAR_EPOCHS}: {format_mean_std(lasts, 4)}): "
+            f"{verdict} the handout's bar of {BAR_ACCURACY:.2f}"
+            + (f" in {r.count}" if r.passing and not r.passes else ""))
 
 
 def final_data(runs: dict[str, Runs], reference: dict[str, dict] | None = None,
-               title: str = "") -> Table:
+               title: str = "", beside: bool = False) -> Table:
     """The Task 2.2-style table (test/val/train loss and accuracy per run).
 
     A model of several seeds has cells are 'mean ± sample standard
     deviation', said in the table's note.
     `reference` rows (the original report's numbers) are added below ours with '(report)'
-    after the name; a missing value prints as '-'.
+    after the name (`beside`: each right under our row of the same name); a missing value
+    prints as '-'.
     """
     cols = [("test", "loss"), ("test", "accuracy"), ("val", "loss"), ("val", "accuracy"),
             ("train", "loss"), ("train", "accuracy")]
@@ -157,8 +144,11 @@ def final_data(runs: dict[str, Runs], reference: dict[str, dict] | None = None,
                     + [format_mean_std([getattr(r.final.get(s), m, None) for r in group], 3)
                        for s, m in cols])
     for name, final in (reference or {}).items():  # the original report's, from training/recipes.py
-        rows.append([f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
-                                            for s, m in cols])
+        row = [f"{name} (report)"] + [format_mean_std([final.get(s, {}).get(m)], 3)
+                                      for s, m in cols]
+        at = list(runs).index(name) + 1 + sum(r[0].endswith(" (report)") for r in rows) \
+            if beside and name in runs else len(rows)
+        rows.insert(at, row)
     note = spread_note([len(group) for group in runs.values()])
     return Table(header, rows, title=title, notes=[note] if note else [])
 
@@ -284,7 +274,7 @@ def summary_text(rows) -> list[str]:
 
 def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_runs: bool
                  ) -> list[str]:
-    lines = ["## Runs: command, device, date, time", "",
+    lines = [f"### {H_RUNS}", "",
              RUNS_INTRO.format(who=RUNS_WHO[own_runs]), ""]
     rows, checks = [], []
     for name, group in loaded.items():
@@ -294,18 +284,20 @@ def runs_section(results: Path, cited: dict, loaded: dict[str, RunGroup], own_ru
         device, precision, torch_version, wall = provenance(group.runs)
         files = ", ".join(f"`{run_label(results, r.path)}`" for r in group)
         dates = dates_cell([run_date(results, r) for r in group])
-        status = ", ".join(sorted({r.status for r in group}))
+        status = ", ".join(sorted({status_cell(r) for r in group}))
         if group.quick_look:
             status += f"; *{group.quick_look}*"
         sources = ", ".join(dict.fromkeys(data_cell(r) for r in group))
         code = ", ".join(dict.fromkeys(r.code_version or "-" for r in group))
-        rows.append([short(name), files, command_cell(spec, group.runs), code,
-                     device, precision, torch_version, sources, dates, status, wall])
+        made = (f"code {code}; {device}, {precision}, torch {torch_version}; {dates}; "
+                f"{status}; {wall}; data: {sources}")
+        rows.append([f"**{short(name)}**: {files}", command_cell(spec, group.runs), made])
         if "files" in spec:  # a citation: the runs' own commands must be the cited one
             checks += [CHECK_CITATION.format(run=run_label(results, r.path), recorded=differs)
                        for r in group if (differs := command_differs(spec, r))]
-    lines.append(Table(["run", "files", "command", "code version", "device", "precision",
-                        "torch", "data", "date", "status", "training time"], rows))
+    lines.append(Table(["run: files", "command",
+                        "code; device, precision, torch; date; status; training time; data"],
+                       rows))
     return lines + ([""] + checks if checks else [])
 
 
@@ -327,21 +319,44 @@ def other_run_files(results: Path, loaded: dict[str, RunGroup]) -> list[Run]:
     return found
 
 
-def other_runs_section(results: Path, others: list[Run]) -> list[str]:
+def other_runs_section(results: Path, others: list[Run]) -> list:
     rows = []
     for run in others:
         test = run.accuracy("test")
         device, precision, _, wall = provenance([run])
         note = quick_look_note([run])
-        rows.append([run_label(results, run.path), '-' if test is None else f'{test:.4f}',
-                     run.status + (f"; *{note}*" if note else ""),
+        if run.model == RESNET.key and run.pretrained_source != "imagenet":
+            test_cell = "random stand-in weights: not transfer learning"
+        else:
+            test_cell = "-" if test is None else f"{test:.4f}"
+        rows.append([run_label(results, run.path), test_cell,
+                     status_cell(run) + (f"; *{note}*" if note else ""),
                      f"`{shown_command(run.command or '?')}`",
-                     f"{device}, {precision}", run_date(results, run), wall])
+                     f"{device}, {precision}; {run_date(results, run)}; {wall}"])
     if not rows:
         return []
-    return ["", "## Other runs in the results folder (variants, comparisons)", "",
-            Table(["run", "test acc", "status", "command", "device", "date", "training time"],
+    return ["", f"### {H_OTHER}", "",
+            Table(["run", "test acc", "status", "command", "device, precision; date; training time"],
                   rows)]
+
+
+STILL_RUNNING_S = 3600  # a run whose last check is older than this is no longer running
+
+
+def status_cell(run: Run, now: float | None = None) -> str:
+    """A run's status as the runs tables show it: a file that still says 'running' long
+    after its last check (or that predates the record of start times) was stopped, by a time
+    cap or a kill, before its final evaluation: said so, with what its file says."""
+    if run.status != "running":
+        return run.status
+    where = f"epoch {run.last_epoch:.1f} of {run.epochs or '?'}"
+    if run.started and run.history:
+        started = datetime.fromisoformat(run.started).timestamp()
+        last = started + float(run.history[-1].get("elapsed_s") or 0)
+        if (now if now is not None else time.time()) - last < STILL_RUNNING_S:
+            return f"running, at {where}"
+    return (f"stopped at {where} without a final evaluation (its file still says "
+            "'running')")
 
 
 def readme_table(results: Path, cited: dict | None = None) -> str:

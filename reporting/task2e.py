@@ -487,8 +487,9 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
     ax.set_yticks(range(len(items)),
                   [f"{v.name} (vs {v.baseline}, {_seeds(p.n)})" for v, p in items])
     ax.set_xlabel("test accuracy minus the baseline's of the same seed, points", fontsize=8)
-    ax.set_title("Task 2e: gain of each change within 10 epochs\n(dots: seeds; bar: 95 % "
-                 "interval of the mean; tick: mean)", fontsize=9)
+    bar = "bar: 95 % interval of the mean; " if any(p.interval for _, p in items) else ""
+    ax.set_title(f"Task 2e: gain of each change within 10 epochs\n(dots: seeds; {bar}tick: "
+                 "mean)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

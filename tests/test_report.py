@@ -74,7 +74,7 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     assert "0.7200 ± 0.0200 (3 seeds)" in text
     assert "| Model 2.1 | 1.000 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
     assert "Not reproduced yet" in text and "| 0.5" not in text.split("## Task 3")[1].split("## Corr")[0]
-    assert "![Task 2: loss of both models](task2_loss.png)" in text
+    assert "![Task 2: loss of both models, the report's recipes](task2_loss.png)" in text
     assert "| task2_model22_p0.1 | 0.7800 | finished | `python model22.py` |" in text
 
 
@@ -187,20 +187,20 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
     assert missing == ["task2_model22", "task3_resnet18"]
     assert "| LeNet (Task 1) | 0.9800 ± 0.0000 (3 seeds) | 0.7206 |" in text
     files = ", ".join(f"`gpu-2026-01-02/lenet/task1_lenet_seed{s}`" for s in (0, 1, 10))
-    assert (f"| LeNet | {files} | `python task1_lenet.py --data-dir DATA --seed S` | - | "
-            "cuda (NVIDIA H200) | bf16 | 2.x | archive `cifar10-jpeg.tar.gz`; 45,000 train / "
-            "5,000 val / 10,000 test images | 2026-01-02 (`gpu-2026-01-02/`) | finished | "
-            "2m00s each |") in text
+    assert (f"| **LeNet**: {files} | `python task1_lenet.py --data-dir DATA --seed S` | "
+            "code -; cuda (NVIDIA H200), bf16, torch 2.x; 2026-01-02 (`gpu-2026-01-02/`); "
+            "finished; 2m00s each; data: archive `cifar10-jpeg.tar.gz`; 45,000 train / "
+            "5,000 val / 10,000 test images |") in text
     assert "| cat | 0.800 ± 0.000 | - |" in text
     assert "![LeNet: test confusion matrix](confusion_lenet.png)" in text
-    assert "![Task 2: loss of both models](task2_loss.png)" in text
+    assert "![Task 2: loss of both models, the report's recipes](task2_loss.png)" in text
     # the cited command is checked against the recorded one (Model 2.1's lacks --epochs 40)
     assert ("`cpu-2026-01-03/task2_model21` records the command `python task2_models.py "
             "--model 2.1 --data-dir DATA`, which differs") in text
     assert text.count("**Check the citation**") == 1
     assert ("| cpu-2026-01-03/task2_model22_p0.1 | 0.7800 | finished | `python task2_models.py "
-            "--model 2.2 --data-dir DATA` | cpu (2 threads), bf16 | 2026-01-03 "
-            "(`cpu-2026-01-03/`) | 2m00s |") in text
+            "--model 2.2 --data-dir DATA` | cpu (2 threads), bf16; 2026-01-03 "
+            "(`cpu-2026-01-03/`); 2m00s |") in text
     assert "- ResNet18 (Task 3): `python task3_resnet.py --data-dir DATA` (not made: no weights " \
            "here)" in text
     assert "elsewhere" not in text and "nowhere" not in text
@@ -362,10 +362,10 @@ def test_own_runs_report_through_the_task_scripts(tmp_path):
     assert "JPEG copy" not in text and "quality 75" not in text
     for argv, name, data in ((lenet, "task1_lenet", pickle_root), (m21, "task2_model21", tree)):
         recorded = " ".join(["python", *("DATA" if a == str(data) else a for a in argv)])
-        row = next(line for line in text.splitlines() if f"| `{name}` |" in line)
+        row = next(line for line in text.splitlines() if f"**: `{name}` |" in line)
         assert f"| `{recorded}` |" in row, row
         started = json.loads((out / f"{name}.json").read_text())["config"]["started"]
-        assert f"| {started[:10]} {started[11:16]} UTC |" in row, row  # when it started
+        assert f"; {started[:10]} {started[11:16]} UTC;" in row, row  # when it started
     assert "| LeNet (Task 1) | " in text and \
         "*quick look (--subset 40, 1 of 10 epochs)* | 0.7206 |" in text
     assert "*quick look (1 of 40 epochs)* | 0.806 |" in text
