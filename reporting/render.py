@@ -58,9 +58,9 @@ class Table:
         return [row[i] for row in self.rows]
 
     def numeric(self) -> list[bool]:
-        """Which columns hold numbers only (right-aligned)."""
-        return [bool(cells) and all(not c or NUMBER.match(c) for c in cells)
-                and any(c for c in cells)
+        """Which columns hold numbers only, '-' (no value) aside (right-aligned)."""
+        return [bool(cells) and all(not c or c == "-" or NUMBER.match(c) for c in cells)
+                and any(c and c != "-" for c in cells)
                 for cells in zip(*self.rows)] if self.rows else [False] * len(self.header)
 
 
@@ -176,6 +176,11 @@ def table_lines(table: Table) -> int:
     return body + 3 + (2 if table.title else 0)
 
 
+def table_keep(table: Table) -> int:
+    """The lines of `table` kept on one page: a short table whole, a long one's first rows."""
+    return min(table_lines(table) + 1, 30) if len(table.rows) <= 16 else 8
+
+
 def to_latex(table: Table, *, label: str = "") -> str:
     r"""A booktabs `longtable` in \small type (it may break across pages; its header repeats):
     numeric columns right-aligned, text columns left; when the table would be wider than the
@@ -190,7 +195,7 @@ def to_latex(table: Table, *, label: str = "") -> str:
                         r">{\raggedright\arraybackslash}") + f"p{{{w:.3f}\\linewidth}}"
                        for right, w in zip(numeric, widths))
     # a short table is kept on one page; a long one may break after its first rows
-    keep = min(table_lines(table) + 1, 30) if len(table.rows) <= 16 else 8
+    keep = table_keep(table)
     lines = [rf"\needspace{{{keep}\baselineskip}}",
              r"\begingroup\small\setlength{\LTpre}{0.5em}\setlength{\LTpost}{0.5em}",
              rf"\begin{{longtable}}{{@{{}}{spec}@{{}}}}"]
@@ -351,7 +356,7 @@ def to_latex_text(blocks: Sequence[Block], title: TitleBlock | None = None) -> s
             flush()
             following = _next(flat, i)
             room = ("0.45\\textheight" if isinstance(following, str) and IMAGE.match(following)
-                    else f"{min(table_lines(following), 16) + 4}\\baselineskip"
+                    else f"{table_keep(following) + 4}\\baselineskip"
                     if isinstance(following, Table) else "8\\baselineskip")
             out.append(f"\\needspace{{{room}}}\n"
                        + HEADINGS[len(heading.group(1))].format(latex_escape(heading.group(2)))
