@@ -142,7 +142,7 @@ def get_args_parser() -> argparse.ArgumentParser:
             "The weights are made sure of before Task 1: --weights (a missing or unreadable\n"
             f"file stops run_all), else {task3_resnet.IMAGENET_FILE} in torchvision's hub\n"
             "cache ($TORCH_HOME/hub/checkpoints/), downloaded into it when it is not there.\n"
-            "Offline, Task 3 is skipped with one line that says how to give the weights.\n"
+            "Offline, Task 3 is skipped and one line of ours says how to give the weights.\n"
             "Interrupted? The same command with --resume continues the assignment.\n"
             "Time: minutes on a GPU, hours on a CPU (--subset 2000 --epochs 2: a quick look)."),
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -360,33 +360,25 @@ def status_cell(run: Run, now: float | None = None) -> str:
 
 
 def readme_table(results: Path, cited: dict | None = None) -> str:
-    """README's results table, from the cited run files alone (a test holds README to it)."""
+    """README's results table, from the cited run files alone (a test holds README to it): one
+    short row per model (test accuracy, seeds, command, where and when) beside the report's."""
     cited = cited or CITED
     loaded = load_groups(results, cited)
-    lines = [("| model | test acc | val acc | runs | command | device, date, time | "
-             "original report |"), "|---|---|---|---|---|---|---|"]
+    lines = ["| model | test acc | seeds | command | device (threads), precision, date | original report |",
+             "|---|---:|---:|---|---|---:|"]
     for name, spec in cited.items():
         typed = loaded[name]
         original = by_run_name(name).original_test_accuracy or "-"
+        command = f"`{shown_command(spec['command'])}`"
         if not shown_groups({name: typed}):
-            lines.append(f"| {spec['label']} | not measured | | | "
-                         f"`{shown_command(spec['command'])}` "
-                         f"| | {original} |")
+            lines.append(f"| {spec['label']} | not measured | | {command} | | {original} |")
             continue
-        device, precision, torch_version, wall = provenance(typed.runs)
+        device, precision, _, _ = provenance(typed.runs)
         days = sorted({run_date(results, r)[:10] for r in typed})
-        folders = ", ".join(dict.fromkeys(f"`{run_label(results, r.path).split('/')[0]}/`"
-                                          for r in typed))
-        date = (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f" ({folders})"
-
-        def accuracy(split: str, group: RunGroup = typed) -> str:
-            return no_final(group) or format_mean_std(group.values(split), 4)
-
+        date = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        test = no_final(typed) or format_mean_std(typed.values("test"), 4)
         quick = typed.quick_look
-        lines.append(f"| {spec['label']} | {accuracy('test')}"
-                     + (f", *{quick}*" if quick else "") + f" | {accuracy('val')} | "
-                     f"{f'{len(typed)} seeds' if len(typed) > 1 else '1 run'} | "
-                     f"`{shown_command(spec['command'])}` | {device}, {precision}, "
-                     f"torch {torch_version}, {date}, {wall} | "
+        lines.append(f"| {spec['label']} | {test}" + (f", *{quick}*" if quick else "")
+                     + f" | {len(typed)} | {command} | {device}, {precision}, {date} | "
                      f"{original} |")
     return "\n".join(lines) + "\n"
