@@ -56,6 +56,16 @@ CITED = {
         "command": f"python task2_models.py --recipe 10-epoch --model {recipe.choice} "
                    "--seeds 3 --data-dir DATA --no-progress",
     } for recipe in (MODEL21_10EP, MODEL22_10EP)},
+    # Model 2.1's seed 2 ran beside seeds 0 and 1, as a process of its own
+    MODEL21_10EP.run_name: {
+        "label": MODEL21_10EP.title,
+        "files": [f"cpu-2026-12-06/{MODEL21_10EP.run_name}_seed*.json",
+                  f"cpu-2026-12-06/seed2/{MODEL21_10EP.run_name}.json"],
+        "command": "python task2_models.py --recipe 10-epoch --model 2.1 --seeds 3 "
+                   "--data-dir DATA --no-progress  # seed 2 apart: --seed 2 (seed2/)",
+        "also": ["python task2_models.py --recipe 10-epoch --model 2.1 --seed 2 "
+                 "--data-dir DATA --no-progress"],
+    },
     RESNET.run_name: {
         "label": RESNET.title,
         "files": [],

@@ -329,7 +329,7 @@ def other_runs_section(results: Path, others: list[Run]) -> list:
             test_cell = "random stand-in weights: not transfer learning"
         else:
             test_cell = "-" if test is None else f"{test:.4f}"
-        rows.append([run_label(results, run.path), test_cell,
+        rows.append([f"`{run_label(results, run.path)}`", test_cell,  # a path breaks at / and _
                      status_cell(run) + (f"; *{note}*" if note else ""),
                      f"`{shown_command(run.command or '?')}`",
                      f"{device}, {precision}; {run_date(results, run)}; {wall}"])
@@ -348,7 +348,7 @@ def status_cell(run: Run, now: float | None = None) -> str:
     after its last check (or that predates the record of start times) was stopped, by a time
     cap or a kill, before its final evaluation: said so, with what its file says."""
     if run.status != "running":
-        return run.status
+        return run.status.replace("_", " ")  # "early stopped" may break between its words
     where = f"epoch {run.last_epoch:.1f} of {run.epochs or '?'}"
     if run.started and run.history:
         started = datetime.fromisoformat(run.started).timestamp()

@@ -249,3 +249,7 @@ def test_other_runs_say_what_a_random_resnet_and_a_capped_run_are(tmp_path):
     started = 1796551200.0  # 2026-12-06 10:00 UTC
     assert status_cell(going, now=started + 60) == "running, at epoch 25.5 of 50"
     assert status_cell(going, now=started + 86400).startswith("stopped at epoch 25.5")
+    # a file name in monospace (LaTeX breaks it after / and _), a status in words
+    assert table.column("run")[0] == "`h/task2_model22`"
+    early = Run.from_dict({**capped, "status": "early_stopped"}, tmp_path / "y.json")
+    assert status_cell(early) == "early stopped"
