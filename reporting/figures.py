@@ -123,7 +123,12 @@ def plot_runs(runs: dict[str, Runs], metric: str, path: Path | str, title: str =
     if marked:
         ax.plot([], [], "o", color="0.4", markerfacecolor="none",
                 label="best checkpoint (chosen on validation, reported)")
-    ax.legend(fontsize=7)
+    seeds = sorted({len(group) for group in runs.values() if len(group) > 1})
+    if seeds:  # said once, not on every curve: a line is the mean, its band ±1 sample std
+        ax.fill_between([], [], [], color="0.4", alpha=0.15, linewidth=0,
+                        label=f"line: mean of {'/'.join(map(str, seeds))} seeds; "
+                              "band: ±1 sample std")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -149,8 +154,6 @@ def _plot_split(ax, group: Sequence[Run], key: str, style: str, color: str,
             ax.plot([], [], style, color=color,
                     label=label.split(": ")[0] + ": " + NO_TEST_CURVE.format(predates=why))
         return
-    if len(group) > 1:
-        label += f" (mean of {len(group)} seeds, band ±1 sample std)"
     ax.plot(xs, mean, style, color=color, label=label)
     if len(group) > 1:
         mean_a, std_a = np.array(mean), np.array(std)

@@ -89,7 +89,9 @@ def test_figures_draw_three_curves_and_say_when_a_run_has_no_test_curve(tmp_path
     assert "Old: test: not recorded (the run predates the test curve)" in labels
     seeds = legends(monkeypatch, lambda: figures.plot_runs({"Seeds": typed(new, new)}, "loss",
                                                          tmp_path / "b.png"))
-    assert "Seeds: test (mean of 2 seeds, band ±1 sample std)" in seeds[0][1]
+    assert "Seeds: test" in seeds[0][1]  # the seeds' note once, not on every curve
+    assert [label for label in seeds[0][1] if "seeds" in label] == [
+        "line: mean of 2 seeds; band: ±1 sample std"]
 
 
 def test_plots_py_redraws_each_figure_once(tmp_path):
