@@ -70,8 +70,9 @@ TEN_EPOCH_CHANGES = (
 # ... and, for Model 2.1, what it changes besides (measured: results/cpu-2026-12-06/pilots/).
 MODEL21_10EP_CHANGES = (
     ("SGD with Nesterov momentum 0.9 and weight decay 5e-4 at a peak rate of 0.01 (the course: "
-    "plain SGD at 0.05): the usual SGD recipe for CIFAR CNNs; on seed 0 it led plain SGD at "
-    "every check from epoch 1.5 on"),
+    "plain SGD at 0.05): the usual SGD recipe for CIFAR CNNs; on seed 0 it ended 2.6 points "
+    "ahead of plain SGD at 0.05 in the same recipe (test 0.8214 against 0.7951), ahead at "
+    "19 of the 20 checks and level at the other"),
 )
 
 # ... and, for Model 2.2, what it changes besides (measured: results/cpu-2026-12-06/pilots/).
