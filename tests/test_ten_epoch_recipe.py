@@ -187,3 +187,24 @@ def test_killed_mid_epoch_and_resumed_is_the_uninterrupted_run(tmp_path):
         assert (y["train_loss"], y["val_loss"]) == (x["train_loss"], x["val_loss"])
     assert b["final"]["test"] == a["final"]["test"]
     assert b["config"]["augment"] and b["config"]["schedule"] == "one-cycle"
+
+
+def test_a_seed_of_seeds_n_is_that_seed_run_alone(tmp_path):
+    """A run depends on its seed alone: seed 1 of `--seeds 2` (after seed 0 in the same
+    process) and `--seed 1` by itself give the same history and test numbers (Model 2.2's
+    10-epoch recipe: dropout and augmentation draw random numbers)."""
+    tree = write_image_tree(tmp_path / "tree")
+    common = ["--recipe", "10-epoch", "--model", "2.2", "--epochs", "1", "--data-dir", str(tree),
+              "--no-progress", "--device", "cpu"]
+    env = {"OMP_NUM_THREADS": "1", "CIFAR10_CACHE_DIR": str(tmp_path / "cache")}
+    both = run_script("task2_models.py", *common, "--seeds", "2", "--output-dir",
+                      str(tmp_path / "both"), env=env)
+    alone = run_script("task2_models.py", *common, "--seed", "1", "--output-dir",
+                       str(tmp_path / "alone"), env=env)
+    assert both.returncode == 0 and alone.returncode == 0, both.stderr + alone.stderr
+    a = json.loads((tmp_path / "both" / "task2_model22_10ep_seed1.json").read_text())
+    b = json.loads((tmp_path / "alone" / "task2_model22_10ep.json").read_text())
+    def checks(run):  # the numbers of each check, not its wall-clock time
+        return [{k: v for k, v in c.items() if k != "elapsed_s"} for c in run["history"]]
+    assert checks(a) == checks(b) and len(a["history"]) >= 2
+    assert a["final"]["test"] == b["final"]["test"]
