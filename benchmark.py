@@ -55,7 +55,7 @@ from training.jobs import Job, make_optimizer, make_schedule
 from training.recipes import RECIPES
 from training.steps import GraphedStep, make_step
 from training.storage import atomic_write_json, ensure_output_dir
-from utils import Hardware, environment, resolve_hardware, seed_everything
+from utils import Hardware, cpu_name, environment, resolve_hardware, seed_everything
 
 
 def task_jobs() -> dict[str, Job]:
@@ -233,17 +233,6 @@ def format_row(name: str, r: dict) -> str:
             f"{num(r['eager_img_s'], ',.0f'):>10} {num(r['graphed_img_s'], ',.0f'):>10} "
             f"{num(c, ',.0f'):>10} {num(a / b if b else None, '.2f'):>6} "
             f"{num(a / c if c else None, '.1f'):>6}")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------- entry point

@@ -235,10 +235,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_name() -> str:
+    """The CPU's model name ('Intel(R) Xeon(R) Processor', 'AMD EPYC'): bf16 runs of one seed
+    and thread count follow other trajectories on CPUs of another kind."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict:
     """Versions and hardware, stored in every run's config."""
     info = {"torch": str(torch.__version__), "python": sys.version.split()[0],
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "cpu": cpu_name()}
     try:
         import torchvision
         info["torchvision"] = str(torchvision.__version__)

@@ -63,8 +63,8 @@ CITED = {
                   f"cpu-2026-12-06/seed2/{MODEL21_10EP.run_name}.json"],
         "command": "python task2_models.py --recipe 10-epoch --model 2.1 --seeds 3 "
                    "--data-dir DATA --no-progress  # seed 2 apart: --seed 2 (seed2/)",
-        "also": ["python task2_models.py --recipe 10-epoch --model 2.1 --seed 2 "
-                 "--data-dir DATA --no-progress"],
+        "also": [("python task2_models.py --recipe 10-epoch --model 2.1 --seed 2 "
+                  "--data-dir DATA --no-progress")],
     },
     RESNET.run_name: {
         "label": RESNET.title,

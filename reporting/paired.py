@@ -177,7 +177,7 @@ def unpaired_note(name: str, p: Paired) -> str | None:
     parts = [f"seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}: {why}"
              for why, s in whys.items()]
     return (f"{name}: {len(p.unpaired)} seed{'s' if len(p.unpaired) > 1 else ''} left "
-            f"unpaired ({'; '.join(parts)}); a pair is made only within one device, "
+            f"unpaired ({'; '.join(parts)}); a pair is made only within one device, CPU, "
             "precision and thread count.")
 
 

@@ -92,11 +92,16 @@ def _at(history: list[dict], epoch: float) -> dict | None:
 
 
 def setting(run: Run) -> str:
-    """Where and how a run computed: 'cpu, bf16, 1 thread'. Runs are paired only within one
-    setting: at another thread count (or device, or precision) the same seed's sums run in
-    another order and its trajectory parts from the first check."""
-    threads = run.threads
-    return f"{run.device_type}, {run.precision}, {threads} thread" + ("" if threads == 1 else "s")
+    """Where and how a run computed: 'cpu, bf16, 1 thread', with the CPU's model where the run
+    recorded it ('cpu (AMD EPYC), bf16, 1 thread') and each resume on another CPU or thread
+    count. Runs are paired only within one setting: at another thread count, on a CPU of
+    another kind (or device, or precision) the same seed's bf16 sums run in another order and
+    its trajectory parts from the first check."""
+    def where(cpu: str | None, threads) -> str:
+        return (f"{run.device_type}{f' ({cpu})' if cpu else ''}, {run.precision}, {threads} "
+                f"thread" + ("" if threads == 1 else "s"))
+    return "; resumed on ".join([where(run.cpu, run.threads)] + [
+        where(env.get("cpu"), env.get("threads", "?")) for env in run.resumed_on])
 
 
 def _test_at_best(run: Run, best: dict | None) -> float | None:

@@ -157,14 +157,17 @@ def planted_runs(accs: dict[str, list[float]]) -> dict[str, dict[int, dict]]:
             for name, values in accs.items()}
 
 
-def run_file(folder, variant, seed, test_acc, threads=1, baseline="lenet", model="lenet"):
+def run_file(folder, variant, seed, test_acc, threads=1, baseline="lenet", model="lenet",
+             cpu=None, resumed_on=None):
     """A finished experiment run whose best-validation check has test accuracy `test_acc`."""
     folder.mkdir(parents=True, exist_ok=True)
     checks = history([0.5 * k for k in range(1, 21)], [2.0 - 0.05 * k for k in range(20)])
     for check in checks:
         check["test_accuracy"] = test_acc if check is checks[-1] else 0.1
     data = {"config": {"seed": seed, "model": model, "device": "cpu", "precision": "bf16",
-                       "environment": {"threads": threads}, "stop_metric": "val_loss",
+                       "environment": {"threads": threads, **({"cpu": cpu} if cpu else {})},
+                       **({"resumed_on": resumed_on} if resumed_on else {}),
+                       "stop_metric": "val_loss",
                        "parameters": 10,
                        "experiment": {"variant": variant,
                                       "baseline": None if variant == baseline else baseline,
@@ -205,10 +208,27 @@ def test_runs_of_another_thread_count_are_not_paired(tmp_path):
     table = ranked_table(variants, runs, "ladder", "t")
     notes = " ".join(table.notes)
     assert ("lenet-bn: 1 seed left unpaired (seed 2: lenet-bn ran on cpu, bf16, 2 threads, "
-            "lenet on cpu, bf16, 1 thread); a pair is made only within one device, precision "
-            "and thread count.") in table.notes
+            "lenet on cpu, bf16, 1 thread); a pair is made only within one device, CPU, "
+            "precision and thread count.") in table.notes
     assert "lenet-l2: 1 seed left unpaired (seed 5: lenet has no run of that seed)" in notes
     assert dict(zip(table.column("variant"), table.column("seeds")))["lenet-bn"] == "2"
+
+
+def test_runs_on_a_cpu_of_another_kind_or_resumed_there_are_not_paired(tmp_path):
+    amd = "AMD EPYC"
+    for seed in range(4):
+        run_file(tmp_path, "lenet", seed, 0.60 + 0.01 * seed, cpu=amd if seed == 3 else None)
+    run_file(tmp_path, "lenet-bn", 0, 0.62)  # neither recorded its CPU: paired
+    run_file(tmp_path, "lenet-bn", 1, 0.63, cpu=amd)  # baseline's CPU not recorded
+    run_file(tmp_path, "lenet-bn", 2, 0.64, resumed_on=[{"cpu": amd, "threads": 1}])
+    run_file(tmp_path, "lenet-bn", 3, 0.64, cpu=amd)  # both on the AMD EPYC: paired
+    runs, _ = read_experiments(tmp_path)
+    gain = paired(runs, "lenet-bn", "lenet", "test_acc")
+    assert gain.seeds == (0, 3) and gain.diffs == pytest.approx((0.02, 0.01))
+    assert dict(gain.unpaired) == {
+        1: "lenet-bn ran on cpu (AMD EPYC), bf16, 1 thread, lenet on cpu, bf16, 1 thread",
+        2: ("lenet-bn ran on cpu, bf16, 1 thread; resumed on cpu (AMD EPYC), bf16, 1 thread, "
+            "lenet on cpu, bf16, 1 thread")}
 
 
 def test_runs_from_several_folders_and_a_run_made_twice(tmp_path):

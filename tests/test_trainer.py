@@ -26,7 +26,7 @@ def batches(x, y, batch_size, shuffle=False, seed=0):
 
 
 def make_trainer(tmp_path, *, flip_val=False, epochs=5, patience=4, lr=0.1, on_check=None,
-                 seed=0, stop_metric="val_loss", init_seed=None):
+                 seed=0, stop_metric="val_loss", init_seed=None, environment=None):
     torch.manual_seed(seed if init_seed is None else init_seed)
     model = nn.Linear(2, 2)
     x, y = blobs(256, 1)
@@ -38,7 +38,9 @@ def make_trainer(tmp_path, *, flip_val=False, epochs=5, patience=4, lr=0.1, on_c
                           train_eval=batches(x[:64], y[:64], 32), train_full=batches(x, y, 64)),
                    Settings(epochs, "cpu", patience=patience, stop_metric=stop_metric,
                             progress=False),
-                   run_path=tmp_path / "run", config={"model": "linear"}, on_check=on_check)
+                   run_path=tmp_path / "run", on_check=on_check,
+                   config={"model": "linear", **({"environment": environment} if environment
+                                                 else {})})
 
 
 def test_learns_a_known_problem(tmp_path):
@@ -291,3 +293,25 @@ def test_a_check_callback_draws_nothing_from_trainings_random_numbers(tmp_path):
     assert random.getstate() == before[2]
     saved = torch.load(tmp_path / "run.pt", weights_only=False)["rng"]["torch"]
     assert torch.equal(saved, before[0])  # the state a resumed run goes on from
+
+
+def test_a_resume_on_another_cpu_keeps_where_the_run_started_and_records_each_move(tmp_path):
+    """bf16 runs of one seed follow other trajectories on another CPU or thread count: a run
+    resumed elsewhere keeps the environment it started in and lists each move, once."""
+    intel = {"cpu": "Intel(R) Xeon(R) Processor", "threads": 1, "torch": "2.14.1"}
+    amd = {"cpu": "AMD EPYC", "threads": 1, "torch": "2.14.1"}
+    first = make_trainer(tmp_path, epochs=3, patience=0, on_check=stop_after(2), environment=intel)
+    with pytest.raises(Stop):
+        first.train()
+    moved = make_trainer(tmp_path, epochs=3, patience=0, on_check=stop_after(4), environment=amd)
+    with pytest.raises(Stop):
+        moved.train(resume=True)
+    run = make_trainer(tmp_path, epochs=3, patience=0, environment=amd).train(resume=True)
+    assert run["config"]["environment"] == intel
+    assert run["config"]["resumed_on"] == [amd]  # the second resume on it adds nothing
+    same = make_trainer(tmp_path / "same", epochs=2, patience=0, on_check=stop_after(1),
+                        environment=intel)
+    with pytest.raises(Stop):
+        same.train()
+    again = make_trainer(tmp_path / "same", epochs=2, patience=0, environment=intel)
+    assert "resumed_on" not in again.train(resume=True)["config"]

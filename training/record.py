@@ -188,6 +188,16 @@ class Run:
         return self.environment.get("threads", "?")
 
     @property
+    def cpu(self) -> str | None:
+        """The CPU's model name the run started on (runs before 2026-12-06 did not record it)."""
+        return self.environment.get("cpu")
+
+    @property
+    def resumed_on(self) -> list[dict]:
+        """The environments of resumes on another CPU or thread count, in order."""
+        return list(self.config.get("resumed_on") or [])
+
+    @property
     def figure_prefix(self) -> str | None:
         return self.raw.get("figure_prefix") or self.config.get("figure_prefix")
 

@@ -248,6 +248,15 @@ class RunStore:
         if ckpt["config"].get("command"):  # what made the run; the resume is recorded beside
             self.config["resumed_with"] = self.config.get("command")
             self.config["command"] = ckpt["config"]["command"]
+        started_env = ckpt["config"].get("environment")
+        if started_env:  # where the run started; each move to another CPU or thread count beside
+            resumed_on = list(ckpt["config"].get("resumed_on", []))
+            here = self.config.get("environment")
+            if here and _where(here) != _where([started_env, *resumed_on][-1]):
+                resumed_on.append(here)
+            if resumed_on:
+                self.config["resumed_on"] = resumed_on
+            self.config["environment"] = started_env
         torch.set_rng_state(ckpt["rng"]["torch"])
         saved = ckpt["rng"].get("device")
         if saved is not None and saved["type"] == self.device.type:
@@ -257,3 +266,8 @@ class RunStore:
             set_rng_state(self.device, ckpt["rng"]["cuda"][0])
         return ckpt
 
+
+
+def _where(environment: dict) -> tuple:
+    """What of a run's environment decides its numbers beside its seed: the CPU and threads."""
+    return environment.get("cpu"), environment.get("threads")
