@@ -164,7 +164,8 @@ def _summary(cited: dict, groups: dict, shown: dict[str, RunGroup]) -> list[str]
     quick = [short(n) for n, g in shown.items() if g.quick_look]
     if quick:
         n_test = test_images(shown.values())
-        lines += [QUICK_LOOK.format(models=", ".join(quick),
+        joined = ("; " if any("," in q for q in quick) else ", ").join(quick)  # labels hold commas
+        lines += [QUICK_LOOK.format(models=joined,
                                     were="was" if len(quick) == 1 else "were",
                                     tested=TESTED_ON.format(n_test=n_test) if n_test else ""),
                   ""]

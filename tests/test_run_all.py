@@ -87,6 +87,8 @@ def test_without_weights_runs_tasks_1_2_and_the_report(tmp_path, tree):
     assert not (out / "task3_resnet18.json").exists()
     report = (out / "REPORT.md").read_text()
     assert "## Missing runs" in report and "ResNet18 (Task 3)" in report.split("## Missing runs")[1]
+    assert ("**Quick look.** LeNet; Model 2.1; Model 2.2; Model 2.1, 10-epoch recipe; "
+            "Model 2.2, 10-epoch recipe were trained") in report  # labels that hold commas
 
     # Each run records its task's equivalent command (what reproduces it alone).
     lenet = json.loads((out / "task1_lenet.json").read_text())
@@ -306,3 +308,28 @@ def test_only_the_flags_given_are_passed_on(capsys):
     assert argv == ["--cuda-graphs", "off", "--epochs", "2"]  # the parser has no --no-progress
     assert run_all.script_argv(args, run_all.TRAINING_FLAGS, without, "y.py") == ["--epochs", "2"]
     assert "note: y.py has no --cuda-graphs; not passed to it" in capsys.readouterr().out
+
+
+def test_readmes_first_command_is_the_quick_look_and_runs_offline_as_written(tmp_path, tree):
+    """README's Quick start opens with the quick look, offline form (a local copy, no Task 3);
+    run as written from a fresh folder, on the tiny tree for one epoch, it finishes, writes
+    plots/ with its report, and says its numbers are a quick look."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", quick_start, flags=re.DOTALL).group(1).strip()
+    assert "\n" not in block, block  # one command
+    assert re.search(r"```", readme.split("\n## Quick start\n", 1)[0].split("\n## Install\n")[0]) \
+        is None  # nothing to type before Install
+    args = shlex.split(block)
+    assert args[:2] == ["python", "run_all.py"], block
+    assert args[args.index("--subset") + 1] == "2000" and args[args.index("--epochs") + 1] == "2"
+    assert "--skip-task3" in args and args[args.index("--data-dir") + 1] == "PATH"
+    args[args.index("--data-dir") + 1] = str(tree)
+    args[args.index("--epochs") + 1] = "1"
+    result = run_script(str(ROOT / "run_all.py"), *args[2:], cwd=tmp_path,
+                        env={"TORCH_HOME": str(tmp_path / "torch-home"), **OFFLINE})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "plots" / "REPORT.md").is_file()
+    assert not (tmp_path / "plots" / "task3_resnet18.json").exists()
+    assert "quick look" in summary_row(result.stdout, "LeNet")
