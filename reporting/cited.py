@@ -185,7 +185,8 @@ def shown_command(command: str) -> str:
 
 def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
     """A command for comparison: (script and positional arguments, sorted (flag, value)
-    pairs), without comment, interpreter and --output-dir; the seed as S."""
+    pairs), without comment, interpreter, --output-dir and --resume (where the files went, and
+    whether a checkpoint was looked for first, change no run); the seed as S."""
     tokens = shown_command(command.split("#", 1)[0]).replace("=", " ").split()
     tokens = tokens[1:] if tokens and tokens[0].startswith("python") else tokens
     positional = [t for i, t in enumerate(tokens)
@@ -193,7 +194,7 @@ def _normalised(command: str) -> tuple[list[str], list[tuple[str, str]]]:
     flags = [(t, tokens[i + 1] if i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
               else "") for i, t in enumerate(tokens) if t.startswith("--")]
     return positional, sorted((f, "S" if f == "--seed" else v) for f, v in flags
-                              if f != "--output-dir")
+                              if f not in ("--output-dir", "--resume"))
 
 
 def command_differs(spec: dict, run: Run) -> str | None:

@@ -6,13 +6,11 @@ held against the measures that test them, a figure of the gains, and the facts i
 
 Every number comes from the histories in the run JSONs: the test split is read at the check
 the validation split chose (it never chooses anything). A variant's seed is paired only with
-its baseline's run of the same seed made on the same device, precision and thread count (the
-same seed at another thread count is another trajectory). The intervals are Student's t over
-the per-seed differences (`reporting.paired`: its distribution computed without scipy), with the sample
-standard deviation (training.record.mean_std); with few seeds they are wide, and "not
-distinguishable" means the seeds could not tell, not that the two are equal: each row says
-the smallest gain its seeds could have told from zero. The ladder's verdicts (every LeNet
-change against one baseline) are corrected for their number by Holm's step-down method.
+its baseline's run of that seed in the same `setting` (device, CPU, precision, threads). The
+intervals are Student's t over the per-seed differences (`reporting.paired`, without scipy),
+with the sample standard deviation; "not distinguishable" means the seeds could not tell, and
+each row says the smallest gain its seeds could have told from zero. The ladder's verdicts
+(every LeNet change against one baseline) are corrected by Holm's step-down method.
 """
 from __future__ import annotations
 
@@ -45,8 +43,7 @@ SPEED_TARGET = 0.70  # ... and the first epoch that reaches this validation accu
 
 
 # --------------------------------------------------------------------------- measures
-# Roughness, the report's "unstable" (higher) and "slow and steady" (lower): named and
-# defined here once; the tables' notes and REPORT's words read this definition.
+# Roughness, the report's "unstable" (higher) and "slow and steady": defined here once.
 ROUGHNESS = ("the sum of the rises of the validation loss from one check to the next (two "
              "checks an epoch), from the first check to the last within 10 epochs, divided by "
              "the epochs between those two checks: rises per epoch. A validation loss that only "
@@ -92,14 +89,12 @@ def _at(history: list[dict], epoch: float) -> dict | None:
 
 
 def setting(run: Run) -> str:
-    """Where and how a run computed: 'cpu, bf16, 1 thread', with the CPU's model where the run
-    recorded it ('cpu (AMD EPYC), bf16, 1 thread') and each resume on another CPU or thread
-    count. Runs are paired only within one setting: at another thread count, on a CPU of
-    another kind (or device, or precision) the same seed's bf16 sums run in another order and
-    its trajectory parts from the first check."""
+    """Where a run computed: 'cpu (AMD EPYC), bf16, 1 thread' (the CPU where recorded), and
+    each resume on another CPU or thread count. Runs pair only within one setting: elsewhere
+    the same seed's bf16 sums run in another order and its trajectory parts at once."""
     def where(cpu: str | None, threads) -> str:
-        return (f"{run.device_type}{f' ({cpu})' if cpu else ''}, {run.precision}, {threads} "
-                f"thread" + ("" if threads == 1 else "s"))
+        return f"{run.device_type}{f' ({cpu})' if cpu else ''}, {run.precision}, " + (
+            f"{threads} thread" + ("" if threads == 1 else "s"))
     return "; resumed on ".join([where(run.cpu, run.threads)] + [
         where(env.get("cpu"), env.get("threads", "?")) for env in run.resumed_on])
 

@@ -75,7 +75,7 @@ def test_report_with_seeds_and_random_resnet_weights(tmp_path):
     assert "| Model 2.1 | 1.000 | 0.790 |" in text and "Model 2.1 (report) | 0.933 | 0.806 |" in text
     assert "Not reproduced yet" in text and "| 0.5" not in text.split("## Task 3")[1].split("## Corr")[0]
     assert "![Task 2: loss of both models, the report's recipes](task2_loss.png)" in text
-    assert "| task2_model22_p0.1 | 0.7800 | finished | `python model22.py` |" in text
+    assert "| `task2_model22_p0.1` | 0.7800 | finished | `python model22.py` |" in text
 
 
 def test_report_command_writes_file(tmp_path):
@@ -198,7 +198,7 @@ def test_report_from_a_results_folder_of_machines_and_dates(tmp_path):
     assert ("`cpu-2026-01-03/task2_model21` records the command `python task2_models.py "
             "--model 2.1 --data-dir DATA`, which differs") in text
     assert text.count("**Check the citation**") == 1
-    assert ("| cpu-2026-01-03/task2_model22_p0.1 | 0.7800 | finished | `python task2_models.py "
+    assert ("| `cpu-2026-01-03/task2_model22_p0.1` | 0.7800 | finished | `python task2_models.py "
             "--model 2.2 --data-dir DATA` | cpu (2 threads), bf16; 2026-01-03 "
             "(`cpu-2026-01-03/`); 2m00s |") in text
     assert "- ResNet18 (Task 3): `python task3_resnet.py --data-dir DATA` (not made: no weights " \
@@ -445,3 +445,19 @@ def test_own_runs_of_an_empty_folder_is_one_line_and_the_evidence_run_says_so(tm
     assert result.stdout.splitlines()[0] == (
         f"rebuilding the report of the committed runs in {results}/ into {tmp_path / 'out'}/ "
         "(your own runs: python report.py --own-runs)")
+
+
+def test_a_recorded_command_is_the_cited_one_whatever_its_output_folder_and_resume():
+    """--output-dir and --resume change no run: a run whose command gave them (a seed that
+    began inside a resumed --seeds process records --resume) is the cited command's run."""
+    from reporting.cited import command_differs
+    spec = {"command": "python task2_models.py --recipe 10-epoch --model 2.1 --seeds 3 "
+                       "--data-dir DATA --no-progress"}
+    def run(command):
+        return Run.from_dict({"config": {"command": command}, "history": []}, Path("r.json"))
+    assert command_differs(spec, run(
+        "python task2_models.py --recipe 10-epoch --model 2.1 --seeds 3 --data-dir /d "
+        "--output-dir /x --no-progress --resume")) is None
+    assert command_differs(spec, run(
+        "python task2_models.py --recipe 10-epoch --model 2.2 --seeds 3 --data-dir /d "
+        "--no-progress")) is not None
