@@ -364,8 +364,8 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
     short row per model (test accuracy, seeds, command, where and when) beside the report's."""
     cited = cited or CITED
     loaded = load_groups(results, cited)
-    lines = ["| model | test acc | seeds | command | device (threads), precision, date | original report |",
-             "|---|---:|---:|---|---|---:|"]
+    header = "| model | test acc | seeds | command | device (threads), precision, date | "
+    lines = [header + "original report |", "|---|---:|---:|---|---|---:|"]
     for name, spec in cited.items():
         typed = loaded[name]
         original = by_run_name(name).original_test_accuracy or "-"

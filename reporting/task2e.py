@@ -89,14 +89,14 @@ def _at(history: list[dict], epoch: float) -> dict | None:
 
 
 def setting(run: Run) -> str:
-    """Where a run computed: 'cpu (AMD EPYC), bf16, 1 thread' (the CPU where recorded), and
-    each resume on another CPU or thread count. Runs pair only within one setting: elsewhere
-    the same seed's bf16 sums run in another order and its trajectory parts at once."""
-    def where(cpu: str | None, threads) -> str:
-        return f"{run.device_type}{f' ({cpu})' if cpu else ''}, {run.precision}, " + (
-            f"{threads} thread" + ("" if threads == 1 else "s"))
-    return "; resumed on ".join([where(run.cpu, run.threads)] + [
-        where(env.get("cpu"), env.get("threads", "?")) for env in run.resumed_on])
+    """Where a run computed ('cpu (AMD EPYC), bf16, 1 thread'), and each resume elsewhere."""
+    def where(env: dict) -> str:
+        chip = env.get("cpu") if run.device_type == "cpu" else env.get("gpu")
+        n = env.get("threads", "?")
+        return f"{run.device_type}{f' ({chip})' if chip else ''}, {run.precision}, {n} thread" + (
+            "" if n == 1 else "s")
+    places = dict.fromkeys(where(env) for env in [run.environment, *run.resumed_on])
+    return "; resumed on ".join(places)
 
 
 def _test_at_best(run: Run, best: dict | None) -> float | None:

@@ -430,3 +430,21 @@ def test_every_plus_minus_in_the_report_comes_from_the_one_function(tmp_path, mo
         if formula:  # the interval's width in units of s: "± 2.78 s/√5", no standard deviation
             continue
         assert value in ("7.8", "7.778", "7.7778"), value
+
+
+def test_a_gpu_runs_setting_names_its_gpu_and_a_move_back_and_forth_once():
+    from pathlib import Path
+
+    from reporting.task2e import setting
+    from training.record import Run
+
+    def run(device, env, moves=()):
+        config = {"device": device, "precision": "bf16", "environment": env,
+                  **({"resumed_on": list(moves)} if moves else {})}
+        return Run.from_dict({"config": config, "history": []}, Path("r.json"))
+    h200 = {"cpu": "AMD EPYC", "gpu": "NVIDIA H200", "threads": 16}
+    assert setting(run("cuda", h200)) == "cuda (NVIDIA H200), bf16, 16 threads"
+    assert setting(run("cuda", h200, [{**h200, "cpu": "Intel"}])) == setting(run("cuda", h200))
+    amd, intel = {"cpu": "AMD EPYC", "threads": 1}, {"cpu": "Intel", "threads": 1}
+    assert setting(run("cpu", amd, [intel])) == ("cpu (AMD EPYC), bf16, 1 thread; resumed on "
+                                                 "cpu (Intel), bf16, 1 thread")

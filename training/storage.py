@@ -267,7 +267,6 @@ class RunStore:
         return ckpt
 
 
-
 def _where(environment: dict) -> tuple:
-    """What of a run's environment decides its numbers beside its seed: the CPU and threads."""
-    return environment.get("cpu"), environment.get("threads")
+    """What of a run's environment decides its numbers beside its seed: the chips and threads."""
+    return environment.get("cpu"), environment.get("gpu"), environment.get("threads")
