@@ -50,12 +50,6 @@ CITED = {
                    "# S = 0, 1, 2, each in a folder of its own",
         "also": ["python task2_models.py --model 2.2 --patience 0 --data-dir DATA --no-progress"],
     },
-    **{recipe.run_name: {
-        "label": recipe.title,
-        "files": [f"cpu-2026-12-06/{recipe.run_name}_seed*.json"],
-        "command": f"python task2_models.py --recipe 10-epoch --model {recipe.choice} "
-                   "--seeds 3 --data-dir DATA --no-progress",
-    } for recipe in (MODEL21_10EP, MODEL22_10EP)},
     # Model 2.1's seed 2 ran beside seeds 0 and 1, as a process of its own
     MODEL21_10EP.run_name: {
         "label": MODEL21_10EP.title,
@@ -65,6 +59,12 @@ CITED = {
                    "--data-dir DATA --no-progress  # seed 2 apart: --seed 2 (seed2/)",
         "also": [("python task2_models.py --recipe 10-epoch --model 2.1 --seed 2 "
                   "--data-dir DATA --no-progress")],
+    },
+    MODEL22_10EP.run_name: {
+        "label": MODEL22_10EP.title,
+        "files": [f"cpu-2026-12-06/{MODEL22_10EP.run_name}_seed*.json"],
+        "command": "python task2_models.py --recipe 10-epoch --model 2.2 --seeds 3 "
+                   "--data-dir DATA --no-progress",
     },
     RESNET.run_name: {
         "label": RESNET.title,
