@@ -45,8 +45,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from reporting.figures import draw_gains
 from reporting.render import to_latex, to_markdown
-from reporting.task2e import draw_gains, experiment_tables
+from reporting.task2e import experiment_tables
 from task1_lenet import LeNet
 from task2_models import Model21, Model22
 from trainer import run_jobs

@@ -2,8 +2,9 @@
 `RunGroup` or a list of Runs), never from a live model; their tables are in
 `reporting.results`. Each figure of the assignment has one function that draws it, whoever
 asks (the task scripts as they train, report.py from the committed runs): `draw_task1`,
-`draw_task2`, `draw_task3`, `draw_task3d`, `plot_confusion`. `python plots.py RUN.json`
-redraws a run's curves without retraining.
+`draw_task2`, `draw_task3`, `draw_task3d`, `plot_confusion`, and `draw_gains` (Task 2e's
+gains, from the measures of `reporting.task2e`). `python plots.py RUN.json` redraws a run's
+curves without retraining.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reporting.paired import paired
 from reporting.results import best_model, confusion_counts
 from reporting.words import COMPARISON_FIGURE
 from training.batches import CLASSES
@@ -276,3 +278,42 @@ def plot_confusion(group: Runs, path: Path | str, title: str = "",
     bar.set_label("share of the true class (row; square-root scale)")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def draw_gains(runs, variants, path: Path) -> list[Path]:
+    """Each change's gain in test accuracy over its baseline of the same seed, in points:
+    every seed's paired difference as a dot, the 95 % interval of their mean as a bar with
+    the mean as a tick (PNG and PDF)."""
+    plt = pyplot()
+
+    items = [(v, paired(runs, v.name, v.baseline, "test_acc")) for v in variants
+             if v.baseline is not None and v.name in runs]
+    items = [(v, p) for v, p in items if p.n]
+    if not items:
+        return []
+    items.sort(key=lambda vp: (vp[0].group != "ladder", vp[1].mean))
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(items) + 1.6))
+    for y, (v, p) in enumerate(items):
+        if p.interval is not None:
+            lo, hi = p.interval
+            ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2, solid_capstyle="butt",
+                    label="95 % interval of the mean" if y == 0 else None)
+        ax.plot([100 * p.mean], [y], marker="|", markersize=14, color="black", ls="none",
+                label="mean" if y == 0 else None)
+        ax.scatter([100 * d for d in p.diffs], [y] * p.n, s=16, color="tab:blue", zorder=3,
+                   label="one seed" if y == 0 else None)
+    ax.axvline(0, color="gray", lw=0.8)
+    ax.set_yticks(range(len(items)),
+                  [f"{v.name} (vs {v.baseline}, {p.n} seed{'' if p.n == 1 else 's'})" for v, p in items])
+    ax.set_xlabel("test accuracy minus the baseline's of the same seed, points", fontsize=8)
+    bar = "bar: 95 % interval of the mean; " if any(p.interval for _, p in items) else ""
+    ax.set_title(f"Task 2e: gain of each change within 10 epochs\n(dots: seeds; {bar}tick: "
+                 "mean)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=130)
+    plt.close(fig)
+    return paths

@@ -36,6 +36,7 @@ from reporting.cited import (
 )
 from reporting.figures import (
     draw_best_task2,
+    draw_gains,
     draw_task1,
     draw_task2,
     draw_task3,
@@ -58,7 +59,7 @@ from reporting.results import (
     test_images,
 )
 from reporting.task2 import RECIPES_OF_TASK2, bar_recipes, task2_section
-from reporting.task2e import draw_gains, read_experiments
+from reporting.task2e import read_experiments
 from reporting.words import (
     CHECKLIST,
     CORRECTIONS,

@@ -2,7 +2,8 @@
 several): what each variant measured within the handout's 10 epochs, each variant against its
 baseline of the same seed (paired differences, a 95 % interval over seeds, the paired t-test,
 a verdict), the variants ranked by their gain in test accuracy, the original report's claims
-held against the measures that test them, a figure of the gains, and the facts in words.
+held against the measures that test them, and the facts in words (its figure of the gains:
+`reporting.figures.draw_gains`).
 
 Every number comes from the histories in the run JSONs: the test split is read at the check
 the validation split chose (it never chooses anything). A variant's seed is paired only with
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from reporting.figures import pyplot
 from reporting.paired import (
     ALPHA,
     claim_verdict,
@@ -275,37 +275,50 @@ def ranked_table(variants, runs, group: str, title: str) -> Table:
                  [row for _, row in rows], title=title, notes=notes)
 
 
+def by_setting(seeds: dict[int, dict]) -> dict[str, dict[int, dict]]:
+    """A variant's {seed: measures} split by `setting`, in the order of their first seed: a
+    mean is taken within one setting, as a pair is made within one."""
+    out: dict[str, dict[int, dict]] = {}
+    for seed in sorted(seeds):
+        out.setdefault(seeds[seed].get("setting") or "?", {})[seed] = seeds[seed]
+    return out
+
+
 def baseline_note(runs, name: str) -> str:
-    """'The baseline, lenet: test accuracy 0.7226 (mean over 5 seeds; cpu, bf16, 1 thread).'"""
-    seeds = runs[name]
-    where = "; ".join(sorted({m.get("setting") or "?" for m in seeds.values()}))
-    return (f"The baseline, {name}: test accuracy "
-            f"{_fmt(_mean(m['test_acc'] for m in seeds.values()))} (mean over "
-            f"{_seeds(len(seeds))}; {where}).")
+    """'The baseline, lenet: test accuracy 0.7226 (mean over 5 seeds; cpu, bf16, 1 thread).'
+    A baseline run in several settings has a mean for each."""
+    parts = [f"{_fmt(_mean(m['test_acc'] for m in seeds.values()))} ("
+             + (f"mean over {_seeds(len(seeds))}" if len(seeds) > 1 else "1 seed")
+             + f"; {where})" for where, seeds in by_setting(runs[name]).items()]
+    if len(parts) == 1:
+        return f"The baseline, {name}: test accuracy {parts[0]}."
+    return (f"The baseline, {name}: test accuracy {', '.join(parts[:-1])} and {parts[-1]}; each "
+            "change is paired with the baseline's runs of its own setting.")
 
 
 def speed_table(variants, runs) -> Table:
     """How fast and how smoothly each variant learns (means over its seeds), and the paired
-    differences from its baseline."""
+    differences from its baseline; a variant run in several settings has a row for each."""
     rows, unpaired = [], []
-    for v in variants:
-        if v.name not in runs:
-            continue
-        seeds = runs[v.name]
-        speed = paired(runs, v.name, v.baseline, "val_acc_2") if v.baseline else None
-        rough = paired(runs, v.name, v.baseline, "roughness") if v.baseline else None
-        first = [m["first_070"] for m in seeds.values()]
-        rows.append([v.name, str(len(seeds)),
-                     _fmt(_mean(m["val_acc_2"] for m in seeds.values())),
-                     _fmt(_mean(m["val_acc_5"] for m in seeds.values())),
-                     _fmt(_mean(first), ".1f") if None not in first else
-                     f"{sum(f is None for f in first)} of {len(first)} never",
-                     _fmt(_mean(m["roughness"] for m in seeds.values())),
-                     speed.text() if speed else "(baseline)",
-                     rough.text() if rough else "(baseline)",
-                     _fmt(_minutes(seeds), ".1f")])
-        unpaired += [note for note in (unpaired_note(v.name, speed) if speed else None,)
-                     if note]
+    for v in (v for v in variants if v.name in runs):
+        groups = by_setting(runs[v.name])
+        for where, seeds in groups.items():  # one row per setting: a mean within one
+            within = {**runs, v.name: seeds}
+            speed = paired(within, v.name, v.baseline, "val_acc_2") if v.baseline else None
+            rough = paired(within, v.name, v.baseline, "roughness") if v.baseline else None
+            first = [m["first_070"] for m in seeds.values()]
+            rows.append([f"{v.name} ({where})" if len(groups) > 1 else v.name, str(len(seeds)),
+                         _fmt(_mean(m["val_acc_2"] for m in seeds.values())),
+                         _fmt(_mean(m["val_acc_5"] for m in seeds.values())),
+                         _fmt(_mean(first), ".1f") if None not in first else
+                         f"{sum(f is None for f in first)} of {len(first)} never",
+                         _fmt(_mean(m["roughness"] for m in seeds.values())),
+                         speed.text() if speed else "(baseline)",
+                         rough.text() if rough else "(baseline)",
+                         _fmt(_minutes(seeds), ".1f")])
+        if v.baseline and (note := unpaired_note(v.name, paired(runs, v.name, v.baseline,
+                                                                  "val_acc_2"))):
+            unpaired.append(note)
     keys = ("val_acc_2", "val_acc_5", "first_070", "roughness")
     return Table(["variant", "seeds", *(MEASURES[k].short for k in keys),
                   "Δ val acc at epoch 2 [95 % CI]", "Δ roughness [95 % CI]", "min/run"], rows,
@@ -313,6 +326,9 @@ def speed_table(variants, runs) -> Table:
                        "against the baseline, same seed)",
                  notes=[f"{MEASURES[k].short}: {MEASURES[k].label}." for k in keys]
                  + ["min/run: training time of one run on the machine its runs record."]
+                 + (["A variant run in more than one setting (device, CPU, precision, threads) "
+                     "has a row for each: its means and Δ are those of that row's seeds."]
+                    if any(len(by_setting(s)) > 1 for s in runs.values()) else [])
                  + unpaired)
 
 
@@ -458,43 +474,3 @@ def facts(ladder: Table, claims: Table) -> list[str]:
         sentences.append(f"The original report's claims, in {len(claims.rows)} comparisons: "
                          + ", ".join(parts) + ".")
     return sentences
-
-
-# --------------------------------------------------------------------------- figure
-def draw_gains(runs, variants, path: Path) -> list[Path]:
-    """Each change's gain in test accuracy over its baseline of the same seed, in points:
-    every seed's paired difference as a dot, the 95 % interval of their mean as a bar with
-    the mean as a tick (PNG and PDF)."""
-    plt = pyplot()
-
-    items = [(v, paired(runs, v.name, v.baseline, "test_acc")) for v in variants
-             if v.baseline is not None and v.name in runs]
-    items = [(v, p) for v, p in items if p.n]
-    if not items:
-        return []
-    items.sort(key=lambda vp: (vp[0].group != "ladder", vp[1].mean))
-    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(items) + 1.6))
-    for y, (v, p) in enumerate(items):
-        if p.interval is not None:
-            lo, hi = p.interval
-            ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2, solid_capstyle="butt",
-                    label="95 % interval of the mean" if y == 0 else None)
-        ax.plot([100 * p.mean], [y], marker="|", markersize=14, color="black", ls="none",
-                label="mean" if y == 0 else None)
-        ax.scatter([100 * d for d in p.diffs], [y] * p.n, s=16, color="tab:blue", zorder=3,
-                   label="one seed" if y == 0 else None)
-    ax.axvline(0, color="gray", lw=0.8)
-    ax.set_yticks(range(len(items)),
-                  [f"{v.name} (vs {v.baseline}, {_seeds(p.n)})" for v, p in items])
-    ax.set_xlabel("test accuracy minus the baseline's of the same seed, points", fontsize=8)
-    bar = "bar: 95 % interval of the mean; " if any(p.interval for _, p in items) else ""
-    ax.set_title(f"Task 2e: gain of each change within 10 epochs\n(dots: seeds; {bar}tick: "
-                 "mean)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p, dpi=130)
-    plt.close(fig)
-    return paths

@@ -158,10 +158,12 @@ def planted_runs(accs: dict[str, list[float]]) -> dict[str, dict[int, dict]]:
 
 
 def run_file(folder, variant, seed, test_acc, threads=1, baseline="lenet", model="lenet",
-             cpu=None, resumed_on=None):
-    """A finished experiment run whose best-validation check has test accuracy `test_acc`."""
+             cpu=None, resumed_on=None, val_acc=None):
+    """A finished experiment run whose best-validation check has test accuracy `test_acc`
+    (and every check validation accuracy `val_acc`, 0.5 unless given)."""
     folder.mkdir(parents=True, exist_ok=True)
-    checks = history([0.5 * k for k in range(1, 21)], [2.0 - 0.05 * k for k in range(20)])
+    checks = history([0.5 * k for k in range(1, 21)], [2.0 - 0.05 * k for k in range(20)],
+                     [val_acc] * 20 if val_acc else None)
     for check in checks:
         check["test_accuracy"] = test_acc if check is checks[-1] else 0.1
     data = {"config": {"seed": seed, "model": model, "device": "cpu", "precision": "bf16",
@@ -448,3 +450,45 @@ def test_a_gpu_runs_setting_names_its_gpu_and_a_move_back_and_forth_once():
     amd, intel = {"cpu": "AMD EPYC", "threads": 1}, {"cpu": "Intel", "threads": 1}
     assert setting(run("cpu", amd, [intel])) == ("cpu (AMD EPYC), bf16, 1 thread; resumed on "
                                                  "cpu (Intel), bf16, 1 thread")
+
+
+def test_a_baseline_run_on_two_cpu_kinds_has_a_mean_for_each(tmp_path):
+    # lenet's seeds 0-1 made where the CPU was not recorded, 5-6 on the AMD EPYC; lenet-bn
+    # beside the first, lenet-2conv beside the second: no mean mixes the two settings.
+    amd = "AMD EPYC"
+    for seed, acc in ((0, 0.70), (1, 0.72)):
+        run_file(tmp_path, "lenet", seed, acc)
+        run_file(tmp_path, "lenet-bn", seed, acc + 0.01)
+    for seed, acc in ((5, 0.60), (6, 0.62)):
+        run_file(tmp_path, "lenet", seed, acc, cpu=amd, val_acc=acc)
+        run_file(tmp_path, "lenet-2conv", seed, acc + 0.03, cpu=amd, val_acc=acc + 0.03)
+    runs, variants = read_experiments(tmp_path)
+    assert list(task2e.by_setting(runs["lenet"])) == [ONE_THREAD, f"cpu ({amd}), bf16, 1 thread"]
+    note = task2e.baseline_note(runs, "lenet")
+    assert note == ("The baseline, lenet: test accuracy 0.7100 (mean over 2 seeds; cpu, bf16, "
+                    "1 thread) and 0.6100 (mean over 2 seeds; cpu (AMD EPYC), bf16, 1 thread); "
+                    "each change is paired with the baseline's runs of its own setting.")
+    assert facts(ranked_table(variants, runs, "ladder", "t"), task2e.claims_table(runs))[0] \
+        == note
+    speed = task2e.speed_table(variants, runs)
+    rows = {row[0]: dict(zip(speed.header, row)) for row in speed.rows}
+    assert set(rows) == {"lenet (cpu, bf16, 1 thread)", "lenet (cpu (AMD EPYC), bf16, 1 thread)",
+                         "lenet-bn", "lenet-2conv"}
+    assert rows["lenet (cpu (AMD EPYC), bf16, 1 thread)"]["seeds"] == "2"
+    assert rows["lenet (cpu (AMD EPYC), bf16, 1 thread)"][MEASURES["val_acc_2"].short] == "0.6100"
+    assert rows["lenet-2conv"]["Δ val acc at epoch 2 [95 % CI]"].startswith("+0.0300")
+    assert any("has a row for each" in n for n in speed.notes)
+
+
+def test_a_change_run_in_two_settings_gives_each_row_its_own_pairs(tmp_path):
+    amd = "AMD EPYC"
+    for seed in (0, 1, 5, 6):
+        cpu = amd if seed >= 5 else None
+        run_file(tmp_path, "lenet", seed, 0.60, cpu=cpu, val_acc=0.60)
+        run_file(tmp_path, "lenet-bn", seed, 0.61, cpu=cpu, val_acc=0.61 if cpu else 0.65)
+    runs, variants = read_experiments(tmp_path)
+    speed = task2e.speed_table(variants, runs)
+    gains = {row[0]: row[speed.header.index("Δ val acc at epoch 2 [95 % CI]")]
+             for row in speed.rows}
+    assert gains["lenet-bn (cpu, bf16, 1 thread)"].startswith("+0.0500")
+    assert gains["lenet-bn (cpu (AMD EPYC), bf16, 1 thread)"].startswith("+0.0100")
