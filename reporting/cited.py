@@ -41,13 +41,13 @@ CITED = {
         "label": MODEL21.title,
         "files": ["h200-2026-11-27/model21-40ep/task2_model21_seed*.json"],
         "command": "python task2_models.py --model 2.1 --epochs 40 --patience 0 --seed S "
-                   "--data-dir DATA --no-progress  # S = 0, 1, 2, each in a folder of its own",
+                   "--data-dir DATA --no-progress  # one run per seed S = 0, 1, 2, each in a folder of its own",
     },
     MODEL22.run_name: {
         "label": MODEL22.title,
         "files": ["cpu-2026-11-27/task2_model22.json", "cpu-2026-12-01/seed*/task2_model22.json"],
         "command": "python task2_models.py --model 2.2 --seed S --data-dir DATA --no-progress  "
-                   "# S = 0, 1, 2, each in a folder of its own",
+                   "# one run per seed S = 0, 1, 2, each in a folder of its own",
         "also": ["python task2_models.py --model 2.2 --patience 0 --data-dir DATA --no-progress"],
     },
     # Model 2.1's seed 2 ran beside seeds 0 and 1, as a process of its own
@@ -56,7 +56,7 @@ CITED = {
         "files": [f"cpu-2026-12-06/{MODEL21_10EP.run_name}_seed*.json",
                   f"cpu-2026-12-06/seed2/{MODEL21_10EP.run_name}.json"],
         "command": "python task2_models.py --recipe 10-epoch --model 2.1 --seeds 3 "
-                   "--data-dir DATA --no-progress  # seed 2 apart: --seed 2 (seed2/)",
+                   "--data-dir DATA --no-progress  # seeds 0 and 1; seed 2 ran alone, --seed 2, in seed2/",
         "also": [("python task2_models.py --recipe 10-epoch --model 2.1 --seed 2 "
                   "--data-dir DATA --no-progress")],
     },

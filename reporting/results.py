@@ -359,6 +359,13 @@ def status_cell(run: Run, now: float | None = None) -> str:
             "'running')")
 
 
+# Left out of README's short rows, said once under the table: where the data is, and no bars.
+README_LEFT_OUT = ("--data-dir", "DATA", "--no-progress")
+README_NOTE = ("Each run above was made with `--data-dir DATA` (DATA: the JPEG copy of CIFAR-10) "
+               "and `--no-progress` as well; [results/README.md](results/README.md) gives "
+               "every folder's commands in full.")
+
+
 def readme_table(results: Path, cited: dict | None = None) -> str:
     """README's results table, from the cited run files alone (a test holds README to it): one
     short row per model (test accuracy, seeds, command, where and when) beside the report's."""
@@ -366,10 +373,15 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
     loaded = load_groups(results, cited)
     header = "| model | test acc | seeds | command | device (threads), precision, date | "
     lines = [header + "original report |", "|---|---:|---:|---|---|---:|"]
+    notes = []
     for name, spec in cited.items():
         typed = loaded[name]
         original = by_run_name(name).original_test_accuracy or "-"
-        command = f"`{shown_command(spec['command'])}`"
+        shown, _, comment = shown_command(spec["command"]).partition(" # ")
+        command = f"`{' '.join(t for t in shown.split() if t not in README_LEFT_OUT)}`"
+        if comment:
+            notes += [comment] if comment not in notes else []
+            command += f" ({notes.index(comment) + 1})"
         if not shown_groups({name: typed}):
             lines.append(f"| {spec['label']} | not measured | | {command} | | {original} |")
             continue
@@ -381,4 +393,5 @@ def readme_table(results: Path, cited: dict | None = None) -> str:
         lines.append(f"| {spec['label']} | {test}" + (f", *{quick}*" if quick else "")
                      + f" | {len(typed)} | {command} | {device}, {precision}, {date} | "
                      f"{original} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"({i}) {n[0].upper()}{n[1:]}." for i, n in enumerate(notes, 1)]
+    return "\n".join(lines + ["", " ".join([README_NOTE, *notes])]) + "\n"

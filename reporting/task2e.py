@@ -296,6 +296,10 @@ def baseline_note(runs, name: str) -> str:
             "change is paired with the baseline's runs of its own setting.")
 
 
+SETTING_ROWS = ("A variant run in more than one setting (device, CPU, precision, threads) has a "
+                "row for each: its means and Δ are those of that row's seeds.")
+
+
 def speed_table(variants, runs) -> Table:
     """How fast and how smoothly each variant learns (means over its seeds), and the paired
     differences from its baseline; a variant run in several settings has a row for each."""
@@ -326,9 +330,7 @@ def speed_table(variants, runs) -> Table:
                        "against the baseline, same seed)",
                  notes=[f"{MEASURES[k].short}: {MEASURES[k].label}." for k in keys]
                  + ["min/run: training time of one run on the machine its runs record."]
-                 + (["A variant run in more than one setting (device, CPU, precision, threads) "
-                     "has a row for each: its means and Δ are those of that row's seeds."]
-                    if any(len(by_setting(s)) > 1 for s in runs.values()) else [])
+                 + ([SETTING_ROWS] if any(len(by_setting(s)) > 1 for s in runs.values()) else [])
                  + unpaired)
 
 

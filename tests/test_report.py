@@ -464,3 +464,28 @@ def test_a_recorded_command_is_the_cited_one_whatever_its_output_folder_and_resu
     assert command_differs(spec, run(
         "python task2_models.py --recipe 10-epoch --model 2.2 --seeds 3 --data-dir /d "
         "--no-progress")) is not None
+
+
+def test_readmes_rows_are_short_and_their_notes_say_what_they_leave_out():
+    """README's rows leave out the flags every run had and the shell comments; the note under
+    the table says both, each comment once, numbered where its rows point."""
+    from pathlib import Path
+
+    from reporting.results import README_NOTE, readme_table
+    cited = {
+        "task1_lenet": {"label": "LeNet", "files": ["none/*.json"],
+                        "command": "python task1_lenet.py --seed S --data-dir DATA --no-progress"
+                                   "  # one run per seed"},
+        "task2_model21": {"label": "Model 2.1", "files": ["none/*.json"],
+                          "command": "python task2_models.py --model 2.1 --data-dir /x/y  "
+                                     "# one run per seed"},
+        "task2_model22": {"label": "Model 2.2", "files": ["none/*.json"],
+                          "command": "python task2_models.py --model 2.2  # seed 2 apart"},
+    }
+    table = readme_table(Path("/nonexistent"), cited)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert "`python task1_lenet.py --seed S` (1) |" in rows[1]
+    assert "`python task2_models.py --model 2.1` (1) |" in rows[2]
+    assert "`python task2_models.py --model 2.2` (2) |" in rows[3]
+    assert all("--data-dir" not in r and "--no-progress" not in r and "#" not in r for r in rows)
+    assert table.rstrip().endswith(f"{README_NOTE} (1) One run per seed. (2) Seed 2 apart.")
