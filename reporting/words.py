@@ -91,12 +91,12 @@ EXPERIMENTS_TEXT = ("**What improved most, and what did not: the experiments.** 
                     "each claim of the original report on its own models, trained for 10 "
                     "epochs over several seeds (`{command}`; run files in {folders}). Each "
                     "variant is compared with its baseline of the same seed, made on the same "
-                    "device, precision and thread count (same split, batch order and, where "
-                    "the layers allow, initial weights): the mean per-seed difference, its "
-                    "95 % interval (Student's t over the seeds, with the sample standard "
-                    "deviation) and the paired t-test; the LeNet changes' verdicts are "
-                    "corrected for their number (Holm). The ladder's baseline is its own "
-                    "`lenet` runs, not Task 1's.")
+                    "device, CPU model, precision and thread count (same split, batch order "
+                    "and, where the layers allow, initial weights): the mean per-seed "
+                    "difference, its 95 % interval (Student's t over the seeds, with the "
+                    "sample standard deviation) and the paired t-test; the LeNet changes' "
+                    "verdicts are corrected for their number (Holm). The ladder's baseline is "
+                    "its own `lenet` runs, not Task 1's.")
 EXPERIMENTS_MISSING = ("**The experiments** (each of the handout's suggestions and each of the "
                        "report's claims, measured over seeds) are not in {folders}: "
                        "`{command}` makes them.")
