@@ -492,3 +492,18 @@ def test_a_change_run_in_two_settings_gives_each_row_its_own_pairs(tmp_path):
              for row in speed.rows}
     assert gains["lenet-bn (cpu, bf16, 1 thread)"].startswith("+0.0500")
     assert gains["lenet-bn (cpu (AMD EPYC), bf16, 1 thread)"].startswith("+0.0100")
+
+
+def test_the_gains_figure_is_the_same_bytes_from_the_same_runs(tmp_path, monkeypatch):
+    import time
+
+    from reporting.figures import draw_gains
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    for seed in range(3):
+        run_file(tmp_path, "lenet", seed, 0.60 + 0.01 * seed)
+        run_file(tmp_path, "lenet-bn", seed, 0.62 + 0.005 * seed)
+    runs, variants = read_experiments(tmp_path)
+    first = [p.read_bytes() for p in draw_gains(runs, variants, tmp_path / "gain")]
+    time.sleep(1.1)  # a PDF's creation date counts seconds
+    again = [p.read_bytes() for p in draw_gains(runs, variants, tmp_path / "gain")]
+    assert len(first) == 2 and first == again
