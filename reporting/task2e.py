@@ -254,7 +254,7 @@ def ranked_table(variants, runs, group: str, title: str) -> Table:
             p_cell, text, f"{meets} of {len(seeds)}"]))
     rows.sort(key=lambda r: -r[0])
     counts = sorted({int(row[3]) for _, row in rows})  # what these rows' seeds can separate
-    notes = [baseline_note(runs, b) for b in
+    notes = [baseline_note(runs, b, arms) for b in
              sorted({v.baseline for v in arms}) if b in runs]
     notes += [HALF_NOTE] if rows else []
     if corrected and tested:
@@ -284,12 +284,20 @@ def by_setting(seeds: dict[int, dict]) -> dict[str, dict[int, dict]]:
     return out
 
 
-def baseline_note(runs, name: str) -> str:
+def baseline_note(runs, name: str, arms: Sequence[Arm] = ()) -> str:
     """'The baseline, lenet: test accuracy 0.7226 (mean over 5 seeds; cpu, bf16, 1 thread).'
-    A baseline run in several settings has a mean for each."""
-    parts = [f"{_fmt(_mean(m['test_acc'] for m in seeds.values()))} ("
-             + (f"mean over {_seeds(len(seeds))}" if len(seeds) > 1 else "1 seed")
-             + f"; {where})" for where, seeds in by_setting(runs[name]).items()]
+    A baseline run in several settings has a mean for each, with the changes (of `arms`)
+    that have runs in that setting."""
+    groups = by_setting(runs[name])
+    parts = []
+    for where, seeds in groups.items():
+        beside = [a.name for a in arms if a.baseline == name and a.name in runs
+                  and any(m.get("setting") == where for m in runs[a.name].values())]
+        parts.append(f"{_fmt(_mean(m['test_acc'] for m in seeds.values()))} ("
+                     + (f"mean over {_seeds(len(seeds))}" if len(seeds) > 1 else "1 seed")
+                     + f"; {where}"
+                     + (f"; beside {', '.join(beside)}" if beside and len(groups) > 1 else "")
+                     + ")")
     if len(parts) == 1:
         return f"The baseline, {name}: test accuracy {parts[0]}."
     return (f"The baseline, {name}: test accuracy {', '.join(parts[:-1])} and {parts[-1]}; each "
