@@ -283,7 +283,7 @@ def plot_confusion(group: Runs, path: Path | str, title: str = "",
 def draw_gains(runs, variants, path: Path) -> list[Path]:
     """Each change's gain in test accuracy over its baseline of the same seed, in points:
     every seed's paired difference as a dot, the 95 % interval of their mean as a bar with
-    the mean as a tick (PNG and PDF)."""
+    the mean as a tick (PNG and PDF, as `save_figure` writes them)."""
     plt = pyplot()
 
     items = [(v, paired(runs, v.name, v.baseline, "test_acc")) for v in variants
@@ -312,8 +312,5 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=130)
-    fig.savefig(paths[1], metadata={"CreationDate": None})  # the same bytes from the same runs
-    plt.close(fig)
-    return paths
+    png = save_figure(fig, path.with_suffix(".png"))
+    return [png, png.with_suffix(".pdf")] if _PDF_COPIES[-1] else [png]
