@@ -303,6 +303,9 @@ def draw_gains(runs, variants, path: Path) -> list[Path]:
         ax.scatter([100 * d for d in p.diffs], [y] * p.n, s=16, color="tab:blue", zorder=3,
                    label="one seed" if y == 0 else None)
     ax.axvline(0, color="gray", lw=0.8)
+    ladder = sum(v.group == "ladder" for v, _ in items)
+    if 0 < ladder < len(items):  # LeNet's changes below, the report's models' above
+        ax.axhline(ladder - 0.5, color="gray", lw=0.6, ls="--")
     ax.set_yticks(range(len(items)),
                   [f"{v.name} (vs {v.baseline}, {p.n} seed{'' if p.n == 1 else 's'})" for v, p in items])
     ax.set_xlabel("test accuracy minus the baseline's of the same seed, points", fontsize=8)
