@@ -410,6 +410,6 @@ def test_the_gains_figure_is_the_same_bytes_from_the_same_runs(tmp_path, monkeyp
     again = [p.read_bytes() for p in draw_gains(runs, variants, tmp_path / "gain")]
     assert len(first) == 2 and first == again
     from reporting.figures import png_only
-    with png_only():  # the evidence's PNG alone, as every other figure
+    with png_only():  # the PNG alone, as every other figure writes within png_only
         assert draw_gains(runs, variants, tmp_path / "png") == [tmp_path / "png.png"]
     assert not (tmp_path / "png.pdf").exists()
