@@ -456,7 +456,8 @@ def write_experiment_tables(folder: Path | str) -> list[Path]:
     markdown = "\n".join(to_markdown(t) for t in tables)
     written = [folder / "experiments.md", folder / "experiments.tex"]
     atomic_write_text(written[0], markdown)
-    atomic_write_text(written[1], "\n".join(to_latex(t) for t in tables))
+    atomic_write_text(written[1], "% for \\input into a document with \\usepackage{array, booktabs, "
+                      "longtable, needspace, pdflscape}\n" + "\n".join(to_latex(t) for t in tables))
     written += draw_gains(runs, variants, folder / "experiments_gain")
     print(markdown)
     print("wrote " + ", ".join(map(str, written)))

@@ -12,15 +12,20 @@ from conftest import run_script
 from report import report_blocks
 from reporting.cited import TASK_OUTPUT_RUNS
 from reporting.render import (
+    GAP_PT,
+    LANDSCAPE_PT,
     Table,
     column_widths,
     compile_pdf,
     included_figures,
+    is_wide,
     latex_escape,
     tex_command,
+    text_pt,
     to_latex,
     to_latex_text,
     to_markdown,
+    wrapped_lines,
 )
 from reporting.words import ITEMS
 from training.errors import UserError
@@ -216,6 +221,59 @@ def test_no_table_is_shrunk_and_the_smallest_table_type_is_small(tiny_results):
     for table in tables:  # a wide table wraps its columns within the line
         widths = column_widths(table)
         assert widths is None or sum(widths) <= 1.0, table.title
+
+
+# 2e's ranked table: ten columns, too many for a portrait line without breaking words
+WIDE = Table(["variant", "changes", "parameters", "seeds", "test acc",
+              "Δ test acc, points [95 % CI]", "half-width, points", "p (paired t)", "verdict",
+              "test ≥ 0.75"],
+             [[f"lenet-{name}", ("BatchNorm after each convolution and the first dense layer "
+                                   "(before ReLU)"), "1,292,106", "5", "0.7328", "+1.62 [+0.74, +2.50]", "0.88",
+               "0.007; Holm 0.056", "not distinguishable: smaller than 1.67 points, if any",
+               "0 of 5"] for name in ("bn", "double", "dropout")], title="Ranked")
+NARROW = Table(["model", "test acc"], [["LeNet", "0.7226"]])
+
+
+def test_a_wide_table_keeps_every_word_whole_on_a_landscape_page():
+    assert wrapped_lines("one two three", text_pt("one two three")) == 1
+    assert wrapped_lines("one two three", text_pt("one two")) == 2
+    assert not is_wide(NARROW) and column_widths(NARROW) is None
+    assert is_wide(WIDE)
+    widths = column_widths(WIDE)
+    assert sum(widths) * LANDSCAPE_PT + GAP_PT * (len(widths) - 1) <= LANDSCAPE_PT
+    for i, name in enumerate(WIDE.header):
+        column = [name] + [row[i] for row in WIDE.rows]
+        longest = max(text_pt(word) for c in column for word in c.split())
+        assert widths[i] * LANDSCAPE_PT >= longest, name
+    assert widths[2] * LANDSCAPE_PT >= text_pt("1,292,106")  # a number is never broken
+    assert to_latex(WIDE).startswith(r"\begin{landscape}")
+    assert to_latex(WIDE).rstrip().endswith(r"\end{landscape}")
+    assert "landscape" not in to_latex(NARROW)
+
+
+def test_a_heading_and_the_wide_tables_under_it_share_one_landscape_page():
+    tex = to_latex_text(["## Ranked", WIDE, WIDE, "", "Text after them.", NARROW,
+                         "## Next", "Words.", WIDE])
+    assert tex.count(r"\begin{landscape}") == 2 == tex.count(r"\end{landscape}")
+    first = tex.index(r"\begin{landscape}")
+    tables = [m.start() for m in re.finditer(r"\\begin\{longtable\}", tex)]
+    assert first < tex.index(r"\section{Ranked}") < tables[0] < tables[1]
+    assert tables[1] < tex.index(r"\end{landscape}") < tex.index("Text after them.") < tables[2]
+    second = tex.index(r"\begin{landscape}", first + 1)
+    assert tex.index("Words.") < second < tables[3] < tex.rindex(r"\end{landscape}")
+
+
+@pytest.mark.skipif(tex_command() is None, reason="needs TeX (latexmk or pdflatex)")
+def test_no_table_cell_runs_over_its_column_in_the_compiled_pdf(tmp_path):
+    tex = tmp_path / "REPORT.tex"
+    tex.write_text(to_latex_text(["# Tables", "## Ranked", WIDE, NARROW, Table(
+        ["layer type", "filters / activation", "kernel, stride, padding", "output",
+         "parameters"], [["Conv2d", "32", "5x5, 1, 2", "32x32x32", "2,432"]] * 3)]))
+    pdf, _ = compile_pdf(tex)
+    assert pdf is not None
+    log = (tmp_path / "REPORT.log").read_text(errors="replace")
+    over = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert not [x for x in over if x > 1.0], over
 
 
 def test_the_title_block_holds_the_students_fields_or_placeholders(tiny_results):
