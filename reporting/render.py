@@ -350,6 +350,7 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
 \setlength{\emergencystretch}{3em}
+\tolerance=1000  % a line of long `code` may stretch its spaces rather than run over
 \setlength{\tabcolsep}{4pt}
 \setlength{\LTcapwidth}{\linewidth}  % a table's title as wide as the line
 % \needspace{h}: start a new page unless h of it is left (what the needspace package does),

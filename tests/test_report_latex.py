@@ -264,9 +264,13 @@ def test_a_heading_and_the_wide_tables_under_it_share_one_landscape_page():
 
 
 @pytest.mark.skipif(tex_command() is None, reason="needs TeX (latexmk or pdflatex)")
-def test_no_table_cell_runs_over_its_column_in_the_compiled_pdf(tmp_path):
+def test_no_line_or_table_cell_runs_over_in_the_compiled_pdf(tmp_path):
     tex = tmp_path / "REPORT.tex"
-    tex.write_text(to_latex_text(["# Tables", "## Ranked", WIDE, NARROW, Table(
+    prose = ("The report's recipes for 10 epochs are Task 2e's runs of them (`python "
+             "task2_experiments.py --data-dir DATA --only model21 model22`, run files in "
+             "`cpu-2026-12-02/experiments`, `cpu-2026-12-06/experiments`); this project's "
+             "10-epoch recipes are their own runs (the runs table in the appendix).")
+    tex.write_text(to_latex_text(["# Tables", prose, "## Ranked", WIDE, NARROW, Table(
         ["layer type", "filters / activation", "kernel, stride, padding", "output",
          "parameters"], [["Conv2d", "32", "5x5, 1, 2", "32x32x32", "2,432"]] * 3)]))
     pdf, _ = compile_pdf(tex)
