@@ -11,7 +11,8 @@ scripts' models (for the tables of their layers), and the report itself is the `
 package: reporting/cited.py (which runs, and why), results.py and architecture.py (its
 tables), bar.py (the handout's bar for Task 2), figures.py, words.py (the words), task2.py
 (Task 2's part) and sections.py (the report in the handout's order, with its figures and an
-appendix, "Provenance"), with render.py for the two formats. Which runs a REPORT.md shows is a table of
+appendix, "Provenance"), with render.py for the two formats and table.py for a table (and
+how wide its columns print). Which runs a REPORT.md shows is a table of
 specs, one per model: by default `CITED` in reporting/cited.py (the committed evidence: glob
 patterns relative to --results, several files being seeds of one model, and the command that
 made them, checked against the command each run recorded); with `--own-runs`

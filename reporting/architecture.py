@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
-from reporting.render import Table, to_markdown
+from reporting.render import to_markdown
+from reporting.table import Table
 from training.architecture import layer_rows, parameter_table
 from training.recipes import RECIPES
 from training.record import Run, weights_label

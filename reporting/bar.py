@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reporting.render import Table
+from reporting.table import Table
 from training.recipes import BAR_ACCURACY, BAR_EPOCHS, TASK2, Recipe
 from training.record import Run, format_mean_std, no_test_curve
 

@@ -35,7 +35,8 @@ from reporting.cited import (
     shown_command,
     shown_groups,
 )
-from reporting.render import Table, to_markdown
+from reporting.render import to_markdown
+from reporting.table import Table
 from reporting.words import CHECK_CITATION, H_OTHER, H_RUNS, RUNS_INTRO, RUNS_WHO
 from training.batches import CLASSES
 from training.errors import UserError

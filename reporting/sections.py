@@ -44,7 +44,7 @@ from reporting.figures import (
     plot_confusion,
 )
 from reporting.layout import anchor, confusion_figure, figure_lines, figure_there
-from reporting.render import PAGE_BREAK, Table, to_markdown_text
+from reporting.render import PAGE_BREAK, to_markdown_text
 from reporting.results import (
     best_model,
     confused_data,
@@ -58,6 +58,7 @@ from reporting.results import (
     summary_rows,
     test_images,
 )
+from reporting.table import Table
 from reporting.task2 import RECIPES_OF_TASK2, bar_recipes, task2_section
 from reporting.task2e import read_experiments
 from reporting.words import (

@@ -18,8 +18,8 @@ from reporting.architecture import architecture_data, training_data
 from reporting.bar import RecipeAtBar, bar_label, bar_table, experiment_runs, recipe_at_bar
 from reporting.cited import EXPERIMENTS_COMMAND, wall_cell
 from reporting.layout import figure_lines
-from reporting.render import Table
 from reporting.results import final_data, test_images
+from reporting.table import Table
 from reporting.task2e import experiment_tables, facts
 from reporting.words import (
     BAR,

@@ -33,7 +33,7 @@ from reporting.paired import (
     unpaired_note,
     verdict,
 )
-from reporting.render import Table
+from reporting.table import Table
 from training.errors import UserError
 from training.recipes import BAR_ACCURACY, BAR_EPOCHS
 from training.record import Run, format_mean_std, spread_note

@@ -13,7 +13,7 @@ from conftest import ROOT, typed
 
 from reporting import task2e
 from reporting.paired import ALPHA, holm, incomplete_beta, paired, t975, t_cdf, t_two_sided_p
-from reporting.render import Table
+from reporting.table import Table
 from reporting.task2e import (
     GAIN,
     HALF,

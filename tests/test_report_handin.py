@@ -207,7 +207,7 @@ def test_a_numbers_minus_never_ends_a_line_and_quotes_open(tiny_results):  # noq
         return re.findall(r"(?:^|[\s\[(,;])-\.?\d", prose, flags=re.MULTILINE)
     assert breakable("an interval [-0.0721, -0.0504] here") != []  # what the check finds
     assert breakable(latex_escape("an interval [-0.0721, -0.0504] and -6.17 points")) == []
-    from reporting.render import Table
+    from reporting.table import Table
     cell = to_latex(Table(["variant", "Δ"], [["lenet-3x3", "-0.40 [-1.74, +0.94]"]]))
     assert breakable(cell) == [] and "lenet-3x3" in cell
     blocks, _ = report_blocks(tiny_results, cited=TASK_OUTPUT_RUNS, drawn=set())

@@ -12,19 +12,21 @@ from conftest import run_script
 from report import report_blocks
 from reporting.cited import TASK_OUTPUT_RUNS
 from reporting.render import (
+    compile_pdf,
+    included_figures,
+    latex_escape,
+    tex_command,
+    to_latex,
+    to_latex_text,
+    to_markdown,
+)
+from reporting.table import (
     GAP_PT,
     LANDSCAPE_PT,
     Table,
     column_widths,
-    compile_pdf,
-    included_figures,
     is_wide,
-    latex_escape,
-    tex_command,
     text_pt,
-    to_latex,
-    to_latex_text,
-    to_markdown,
     wrapped_lines,
 )
 from reporting.words import ITEMS
