@@ -59,12 +59,14 @@ LETTER_PT = dict(zip("abcdefghijklmnopqrstuvwxyz", (
     5.0, 5.56, 4.44, 5.56, 4.44, 3.06, 5.0, 5.56, 2.78, 3.06, 5.28, 2.78, 8.33, 5.56, 5.0,
     5.56, 5.28, 3.92, 3.94, 3.89, 5.56, 5.28, 7.22, 5.28, 5.28, 4.44)))
 OTHER_PT = {**dict.fromkeys("0123456789/", 5.0), **dict.fromkeys(".,:;[]!'`|", 2.78),
-            **dict.fromkeys("()", 3.89), " ": 3.33, "-": 3.33, "%": 8.33, "*": 5.0,
+            **dict.fromkeys("()", 3.89), "-": 3.33, "%": 8.33, "*": 5.0,
             **dict.fromkeys("IJ", 4.5), **dict.fromkeys("MW", 9.5)}
 CAPITAL_PT, SYMBOL_PT, MONO_PT = 7.3, 7.78, 5.25  # other capitals; +, =, ±, ≥, Δ, ...
+SPACE_PT = 3.33  # between two words
 
 
-def _pieces(text: str) -> list[tuple[float, bool]]:
+@lru_cache(maxsize=4096)  # a cell is measured again at each width tried
+def _pieces(text: str) -> tuple[tuple[float, bool], ...]:
     """The pieces of a cell (Markdown marks and all) a line may break between, each as (its
     width in the table's type, whether a space comes before it): its words, and in `code`
     the parts ending in / or _ (where REPORT.tex lets a path break)."""
@@ -83,10 +85,7 @@ def _pieces(text: str) -> list[tuple[float, bool]]:
             if mono and ch in "/_":
                 pieces.append((width, space))
                 width, space = 0.0, False
-    return pieces + [(width, space)] if width else pieces
-
-
-SPACE_PT = 3.33
+    return tuple(pieces + [(width, space)] if width else pieces)
 
 
 def text_pt(text: str) -> float:
@@ -157,7 +156,7 @@ def _layout(header: tuple, rows: tuple, numeric: tuple) -> tuple[bool, tuple | N
     gaps = GAP_PT * (len(columns) - 1)
     portrait = LINE_PT - gaps
     wide = sum(least) > portrait or (
-        sum(full) > portrait and _balanced(columns, numeric, portrait)[1] > TALL)
+        sum(full) > portrait and _balanced(columns, numeric, full, portrait)[1] > TALL)
     page = LANDSCAPE_PT if wide else LINE_PT
     if sum(full) <= page - gaps:
         return wide, None
@@ -165,16 +164,16 @@ def _layout(header: tuple, rows: tuple, numeric: tuple) -> tuple[bool, tuple | N
     if sum(least) > line:  # too wide even for a landscape page: its words run over
         widths = [m / sum(least) * line for m in least]
     else:
-        widths = _balanced(columns, numeric, line)[0]
+        widths = _balanced(columns, numeric, full, line)[0]
     return wide, tuple(math.ceil(w / page * 1000) / 1000 for w in widths)  # as printed
 
 
-def _balanced(columns: list[list[str]], numeric: tuple,
+def _balanced(columns: list[list[str]], numeric: tuple, full: list[float],
               line: float) -> tuple[list[float], int]:
     """Column widths (points) that fill `line` with no cell over as few lines as can be,
     and that number of lines: each column as narrow as holds its cells in that many lines,
-    what is left shared in proportion to how much more each column would take."""
-    full = [max(text_pt(c) for c in column) for column in columns]
+    what is left shared in proportion to how much more each column would take (`full`:
+    each column's width unwrapped)."""
     for most in range(1, 1000):
         need = [full[i] if numeric[i] and most == 1 else
                 max(_least(column, numeric[i]), *(_narrowest(c, most) for c in column))
